@@ -1,0 +1,841 @@
+package atlastest_test
+
+import (
+	"bytes"
+	"crypto/md5" //nolint:gosec // HTTP Digest
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mongodb-forks/digest"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/atlas/atlastest"
+)
+
+const (
+	pub, priv      = "pubkeyab", "private-key-value"
+	clientID       = "mdb_sa_id_0123"
+	clientSecret   = "mdb_sa_sk_secret"
+	v2Type         = "application/vnd.atlas.2023-01-01+json"
+	v1Type         = "application/json"
+	pid            = atlastest.DefaultProjectID
+	sid            = atlastest.DefaultServiceID
+	vpce           = "vpce-0123456789abcdef0"
+	step           = 10 * time.Second // status step on the fake clock
+	v2Services     = "/api/atlas/v2/groups/" + pid + "/privateEndpoint/AWS/endpointService"
+	v1Services     = "/api/atlas/v1.0/groups/" + pid + "/privateEndpoint"
+	v2Endpoints    = v2Services + "/" + sid + "/endpoint"
+	v1Endpoints    = v1Services + "/" + sid + "/interfaceEndpoints"
+	tokenPath      = "/api/oauth/token"
+	errorBodyShape = "detail,error,errorCode,parameters,reason"
+)
+
+// clock is a manual clock for deterministic status progression.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func options(clk *clock) atlastest.Options {
+	o := atlastest.Options{
+		APIKeys: map[string]string{pub: priv},
+		Clients: map[string]string{clientID: clientSecret},
+	}
+	if clk != nil {
+		o.Now = clk.Now
+		o.PendingAcceptance, o.Pending, o.DeleteDelay = step, step, step
+		o.TokenTTL = 1000 * time.Hour // outlive the clock's jumps
+	}
+	return o
+}
+
+func start(t *testing.T, opts atlastest.Options) *atlastest.Server {
+	t.Helper()
+	s := atlastest.NewServer(opts)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	return m
+}
+
+// errorCode checks the Atlas error body shape and returns its errorCode.
+func (r reply) errorCode(t *testing.T) string {
+	t.Helper()
+	m := r.json(t)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if strings.Join(keys, ",") != errorBodyShape || m["error"] != float64(r.status) {
+		t.Errorf("error body %s does not have Atlas's shape", r.body)
+	}
+	return m["errorCode"].(string)
+}
+
+// send makes one raw request; auth is an Authorization header value or "".
+func send(t *testing.T, s *atlastest.Server, method, path, accept, body, auth string) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", accept)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+// token fetches an access token and returns the Authorization header value.
+func token(t *testing.T, s *atlastest.Server) string {
+	t.Helper()
+	r := tokenRequest(t, s, clientID, clientSecret, "grant_type=client_credentials")
+	if r.status != http.StatusOK {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	return "Bearer " + r.json(t)["access_token"].(string)
+}
+
+func tokenRequest(t *testing.T, s *atlastest.Server, id, secret, form string) reply {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+tokenPath, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+var challengeRE = regexp.MustCompile(`^Digest realm="MMS Public API", domain="", nonce="([0-9a-f]{32})", algorithm=MD5, qop="auth", stale=false$`)
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s)) //nolint:gosec // HTTP Digest
+	return hex.EncodeToString(sum[:])
+}
+
+// digestHeader computes an RFC 7616 response by hand, independent of the client library.
+func digestHeader(user, pass, method, uri, nonce, nc, cnonce string) string {
+	ha1 := md5hex(user + ":MMS Public API:" + pass)
+	ha2 := md5hex(method + ":" + uri)
+	resp := md5hex(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":auth:" + ha2)
+	return fmt.Sprintf(`Digest username="%s", realm="MMS Public API", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=%s, cnonce="%s"`,
+		user, nonce, uri, resp, nc, cnonce)
+}
+
+func TestDigestAuth(t *testing.T) {
+	t.Parallel()
+	s := start(t, options(nil))
+
+	r := send(t, s, http.MethodGet, v2Services, v2Type, "", "")
+	m := challengeRE.FindStringSubmatch(r.header.Get("WWW-Authenticate"))
+	if r.status != http.StatusUnauthorized || m == nil || r.errorCode(t) != "UNAUTHORIZED" {
+		t.Fatalf("challenge: %d %q %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+	}
+	nonce := m[1]
+
+	// A hand-computed response is accepted once; replaying its nonce count is not.
+	good := digestHeader(pub, priv, http.MethodGet, v2Services, nonce, "00000001", "0a4f113b")
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", good); r.status != http.StatusOK {
+		t.Fatalf("valid digest: %d %s", r.status, r.body)
+	}
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", good); r.status != http.StatusUnauthorized {
+		t.Errorf("replayed digest: %d", r.status)
+	}
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", digestHeader(pub, priv, http.MethodGet, v2Services, nonce, "00000002", "0a4f113b")); r.status != http.StatusOK {
+		t.Errorf("next nonce count: %d", r.status)
+	}
+
+	for name, h := range map[string]string{
+		"wrong password": digestHeader(pub, "nope", http.MethodGet, v2Services, nonce, "00000009", "c"),
+		"unknown user":   digestHeader("someone", priv, http.MethodGet, v2Services, nonce, "0000000a", "c"),
+		"wrong uri":      digestHeader(pub, priv, http.MethodGet, v1Services, nonce, "0000000b", "c"),
+		"wrong method":   digestHeader(pub, priv, http.MethodPost, v2Services, nonce, "0000000c", "c"),
+		"unknown nonce":  digestHeader(pub, priv, http.MethodGet, v2Services, strings.Repeat("0", 32), "00000001", "c"),
+		"not digest":     "Basic " + pub,
+		"garbage":        `Digest username="unterminated`,
+	} {
+		r := send(t, s, http.MethodGet, v2Services, v2Type, "", h)
+		if r.status != http.StatusUnauthorized || r.errorCode(t) != "UNAUTHORIZED" || !challengeRE.MatchString(r.header.Get("WWW-Authenticate")) {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+
+	// The client library pays one challenge round trip per request.
+	s.ResetRequests()
+	c := &http.Client{Transport: digest.NewTransport(pub, priv)}
+	for range 3 {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+v2Services, nil)
+		req.Header.Set("Accept", v2Type)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("digest transport: %d", resp.StatusCode)
+		}
+	}
+	reqs := s.Requests()
+	if len(reqs) != 6 {
+		t.Fatalf("requests = %d, want 6", len(reqs))
+	}
+	for i, r := range reqs {
+		if i%2 == 0 && (r.Authenticated || r.Status != 401 || r.Auth != "") ||
+			i%2 == 1 && (!r.Authenticated || r.Status != 200 || r.Auth != "digest") {
+			t.Errorf("request %d = %+v", i, r)
+		}
+	}
+
+	// Wrong key through the library: challenge, refused answer, nothing more.
+	s.ResetRequests()
+	bad := &http.Client{Transport: digest.NewTransport(pub, "wrong")}
+	resp, err := bad.Get(s.URL + v2Services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || s.Count("", "") != 2 {
+		t.Errorf("wrong key: %d after %d requests", resp.StatusCode, s.Count("", ""))
+	}
+}
+
+func TestBearerAuth(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	opts := options(clk)
+	opts.TokenTTL = time.Hour
+	s := start(t, opts)
+
+	r := tokenRequest(t, s, clientID, clientSecret, "grant_type=client_credentials")
+	m := r.json(t)
+	if r.status != http.StatusOK || m["token_type"] != "Bearer" || m["expires_in"] != float64(3600) || m["access_token"] == "" {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	auth := "Bearer " + m["access_token"].(string)
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", auth); r.status != http.StatusOK {
+		t.Fatalf("with token: %d %s", r.status, r.body)
+	}
+	if got := s.Requests(); got[len(got)-1].Auth != "bearer" || !got[len(got)-1].Authenticated {
+		t.Errorf("recorded %+v", got[len(got)-1])
+	}
+
+	for _, tc := range []struct {
+		name, id, secret, form string
+		status                 int
+		code                   string
+	}{
+		{"wrong secret", clientID, "nope", "grant_type=client_credentials", 401, "invalid_client"},
+		{"unknown client", "other", clientSecret, "grant_type=client_credentials", 401, "invalid_client"},
+		{"no basic auth", "", "", "grant_type=client_credentials", 401, "invalid_client"},
+		{"wrong grant", clientID, clientSecret, "grant_type=password", 400, "unsupported_grant_type"},
+	} {
+		r := tokenRequest(t, s, tc.id, tc.secret, tc.form)
+		if r.status != tc.status || r.json(t)["error"] != tc.code {
+			t.Errorf("%s: %d %s", tc.name, r.status, r.body)
+		}
+	}
+	if got := s.TokenRequests(); got != 5 {
+		t.Errorf("token requests = %d, want 5", got)
+	}
+	if r := send(t, s, http.MethodGet, tokenPath, "", "", ""); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("GET token endpoint: %d", r.status)
+	}
+
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", "Bearer forged"); r.status != http.StatusUnauthorized {
+		t.Errorf("forged token: %d", r.status)
+	}
+	clk.Advance(time.Hour)
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", auth); r.status != http.StatusUnauthorized || r.errorCode(t) != "UNAUTHORIZED" {
+		t.Errorf("expired token: %d", r.status)
+	}
+}
+
+func TestVersions(t *testing.T) {
+	t.Parallel()
+	s := start(t, options(nil))
+	auth := token(t, s)
+	for _, tc := range []struct {
+		name, path, accept string
+		status             int
+		contentType        string
+	}{
+		{"v2 versioned", v2Services, v2Type, 200, v2Type},
+		{"v2 versioned among others", v2Services, "application/json, " + v2Type + ";q=0.9", 200, v2Type},
+		{"v2 unversioned", v2Services, v1Type, 406, v1Type},
+		{"v2 no accept", v2Services, "", 406, v1Type},
+		{"v2 unknown date", v2Services, "application/vnd.atlas.2099-01-01+json", 406, v1Type},
+		{"v2 wildcard", v2Services, "*/*", 406, v1Type},
+		{"v1 json", v1Services, v1Type, 200, v1Type},
+		{"v1 no accept", v1Services, "", 200, v1Type},
+		{"v1 versioned only", v1Services, v2Type, 406, v1Type},
+		{"unknown version", "/api/atlas/v3/groups/" + pid + "/privateEndpoint", v1Type, 404, v1Type},
+	} {
+		r := send(t, s, http.MethodGet, tc.path, tc.accept, "", auth)
+		if r.status != tc.status || r.header.Get("Content-Type") != tc.contentType {
+			t.Errorf("%s: %d %s (%s)", tc.name, r.status, r.header.Get("Content-Type"), r.body)
+		}
+		if r.status == 406 && r.errorCode(t) != "INVALID_VERSION_DATE" {
+			t.Errorf("%s: %s", tc.name, r.body)
+		}
+	}
+}
+
+func TestResourceShapes(t *testing.T) {
+	t.Parallel()
+	s := start(t, atlastest.Options{
+		Clients: map[string]string{clientID: clientSecret},
+		Services: []atlas.EndpointService{{
+			ID: sid, EndpointServiceName: "com.amazonaws.vpce.eu-west-2.vpce-svc-0aaaaaaaaaaaaaaaa",
+			InterfaceEndpoints: []string{vpce},
+		}},
+	})
+	auth := token(t, s)
+	for _, tc := range []struct{ path, accept, want string }{
+		{v2Services, v2Type, `[{"cloudProvider":"AWS","endpointServiceName":"com.amazonaws.vpce.eu-west-2.vpce-svc-0aaaaaaaaaaaaaaaa","errorMessage":null,"id":"` + sid + `","interfaceEndpoints":["` + vpce + `"],"regionName":"EU_WEST_2","status":"AVAILABLE"}]`},
+		{v2Services + "/" + sid, v2Type, `{"cloudProvider":"AWS","endpointServiceName":"com.amazonaws.vpce.eu-west-2.vpce-svc-0aaaaaaaaaaaaaaaa","errorMessage":null,"id":"` + sid + `","interfaceEndpoints":["` + vpce + `"],"regionName":"EU_WEST_2","status":"AVAILABLE"}`},
+		{v1Services, v1Type, `[{"endpointServiceName":"com.amazonaws.vpce.eu-west-2.vpce-svc-0aaaaaaaaaaaaaaaa","errorMessage":null,"id":"` + sid + `","interfaceEndpoints":["` + vpce + `"],"region":"eu-west-2","status":"WAITING_FOR_USER"}]`},
+		{v2Endpoints + "/" + vpce, v2Type, `{"cloudProvider":"AWS","connectionStatus":"AVAILABLE","deleteRequested":false,"errorMessage":null,"interfaceEndpointId":"` + vpce + `"}`},
+		{v1Endpoints + "/" + vpce, v1Type, `{"connectionStatus":"AVAILABLE","deleteRequested":false,"errorMessage":null,"interfaceEndpointId":"` + vpce + `"}`},
+		{"/api/atlas/v2/groups/" + pid + "/privateEndpoint/AZURE/endpointService", v2Type, `[]`},
+	} {
+		r := send(t, s, http.MethodGet, tc.path, tc.accept, "", auth)
+		if r.status != 200 || string(r.body) != tc.want {
+			t.Errorf("GET %s: %d\n got %s\nwant %s", tc.path, r.status, r.body, tc.want)
+		}
+	}
+}
+
+func TestStatusProgression(t *testing.T) {
+	t.Parallel()
+	for _, v := range []struct{ name, endpoints, accept, body string }{
+		{"v2", v2Endpoints, v2Type, `{"id":"` + vpce + `"}`},
+		{"v1", v1Endpoints, v1Type, `{"interfaceEndpointId":"` + vpce + `"}`},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			s := start(t, options(clk))
+			auth := token(t, s)
+			r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth)
+			if r.status != http.StatusOK || r.json(t)["connectionStatus"] != atlas.StatusPendingAcceptance || r.json(t)["interfaceEndpointId"] != vpce {
+				t.Fatalf("create: %d %s", r.status, r.body)
+			}
+			for _, want := range []struct {
+				after  time.Duration
+				status string
+			}{
+				{step - time.Nanosecond, atlas.StatusPendingAcceptance},
+				{time.Nanosecond, atlas.StatusPending},
+				{step - time.Nanosecond, atlas.StatusPending},
+				{time.Nanosecond, atlas.StatusAvailable},
+				{time.Hour, atlas.StatusAvailable},
+			} {
+				clk.Advance(want.after)
+				r := send(t, s, http.MethodGet, v.endpoints+"/"+vpce, v.accept, "", auth)
+				if got := r.json(t)["connectionStatus"]; r.status != 200 || got != want.status {
+					t.Fatalf("after %s: %d %v, want %s", want.after, r.status, got, want.status)
+				}
+				if ie, ok := s.Endpoint(sid, vpce); !ok || ie.ConnectionStatus != want.status {
+					t.Errorf("Endpoint() = %+v, %v", ie, ok)
+				}
+			}
+			if svcs := s.Services(); len(svcs) != 1 || !slices.Equal(svcs[0].InterfaceEndpoints, []string{vpce}) {
+				t.Errorf("Services() = %+v", svcs)
+			}
+
+			// Duplicate registration.
+			r = send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth)
+			if r.status != http.StatusConflict || r.errorCode(t) != "DUPLICATE_INTERFACE_ENDPOINT" {
+				t.Errorf("duplicate: %d %s", r.status, r.body)
+			}
+
+			// Deletion: DELETING with deleteRequested, then gone.
+			if r := send(t, s, http.MethodDelete, v.endpoints+"/"+vpce, v.accept, "", auth); r.status != http.StatusNoContent || len(r.body) != 0 {
+				t.Fatalf("delete: %d %s", r.status, r.body)
+			}
+			clk.Advance(step - time.Nanosecond)
+			r = send(t, s, http.MethodGet, v.endpoints+"/"+vpce, v.accept, "", auth)
+			if m := r.json(t); m["connectionStatus"] != atlas.StatusDeleting || m["deleteRequested"] != true {
+				t.Fatalf("deleting: %s", r.body)
+			}
+			if r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth); r.status != http.StatusConflict {
+				t.Errorf("re-create while deleting: %d", r.status)
+			}
+			clk.Advance(time.Nanosecond)
+			r = send(t, s, http.MethodGet, v.endpoints+"/"+vpce, v.accept, "", auth)
+			if r.status != http.StatusNotFound || r.errorCode(t) != "RESOURCE_NOT_FOUND" {
+				t.Fatalf("after delete: %d %s", r.status, r.body)
+			}
+			if r := send(t, s, http.MethodDelete, v.endpoints+"/"+vpce, v.accept, "", auth); r.status != http.StatusNotFound {
+				t.Errorf("delete again: %d", r.status)
+			}
+			if _, ok := s.Endpoint(sid, vpce); ok || len(s.Services()[0].InterfaceEndpoints) != 0 {
+				t.Errorf("endpoint still listed: %+v", s.Services())
+			}
+			// It can be added again once gone.
+			if r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth); r.status != http.StatusOK {
+				t.Errorf("re-create: %d %s", r.status, r.body)
+			}
+		})
+	}
+}
+
+// The default clock and delays work in real time too.
+func TestRealTimeProgression(t *testing.T) {
+	t.Parallel()
+	opts := options(nil)
+	opts.PendingAcceptance, opts.Pending, opts.DeleteDelay = 15*time.Millisecond, 15*time.Millisecond, 15*time.Millisecond
+	s := start(t, opts)
+	auth := token(t, s)
+	send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+vpce+`"}`, auth)
+	seen := []string{}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st := send(t, s, http.MethodGet, v2Endpoints+"/"+vpce, v2Type, "", auth).json(t)["connectionStatus"].(string)
+		if len(seen) == 0 || seen[len(seen)-1] != st {
+			seen = append(seen, st)
+		}
+		if st == atlas.StatusAvailable {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// A slow poll may miss PENDING; the exact steps are tested on the manual clock.
+	if !slices.Equal(seen, []string{"PENDING_ACCEPTANCE", "PENDING", "AVAILABLE"}) &&
+		!slices.Equal(seen, []string{"PENDING_ACCEPTANCE", "AVAILABLE"}) {
+		t.Errorf("statuses seen = %v", seen)
+	}
+	send(t, s, http.MethodDelete, v2Endpoints+"/"+vpce, v2Type, "", auth)
+	time.Sleep(20 * time.Millisecond)
+	if r := send(t, s, http.MethodGet, v2Endpoints+"/"+vpce, v2Type, "", auth); r.status != http.StatusNotFound {
+		t.Errorf("after delete delay: %d", r.status)
+	}
+}
+
+func TestOutcomeInjection(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	s := start(t, options(clk))
+	auth := token(t, s)
+	ids := []string{"vpce-000000000000000a1", "vpce-000000000000000a2", "vpce-000000000000000a3", "vpce-000000000000000a4"}
+
+	s.RejectNext(1)
+	s.FailNextWithMessage(1, "AWS endpoint service rejected the connection")
+	for _, id := range ids[:3] {
+		if r := send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+id+`"}`, auth); r.status != 200 {
+			t.Fatalf("create %s: %d", id, r.status)
+		}
+	}
+	clk.Advance(time.Hour)
+	for _, tc := range []struct {
+		id, status string
+		msg        bool
+	}{
+		{ids[0], atlas.StatusRejected, true},
+		{ids[1], atlas.StatusPending, true},
+		{ids[2], atlas.StatusAvailable, false},
+	} {
+		ie, _ := s.Endpoint(sid, tc.id)
+		if ie.ConnectionStatus != tc.status || (ie.ErrorMessage != "") != tc.msg {
+			t.Errorf("%s = %+v, want %s", tc.id, ie, tc.status)
+		}
+	}
+	if ie, _ := s.Endpoint(sid, ids[1]); ie.ErrorMessage != "AWS endpoint service rejected the connection" {
+		t.Errorf("errorMessage = %q", ie.ErrorMessage)
+	}
+
+	s.HoldPending(true)
+	send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+ids[3]+`"}`, auth)
+	clk.Advance(time.Hour)
+	if ie, _ := s.Endpoint(sid, ids[3]); ie.ConnectionStatus != atlas.StatusPending {
+		t.Errorf("held: %+v", ie)
+	}
+	s.HoldPending(false)
+	if ie, _ := s.Endpoint(sid, ids[3]); ie.ConnectionStatus != atlas.StatusAvailable {
+		t.Errorf("released: %+v", ie)
+	}
+
+	s.HoldDeleting(true)
+	send(t, s, http.MethodDelete, v2Endpoints+"/"+ids[3], v2Type, "", auth)
+	clk.Advance(time.Hour)
+	if ie, ok := s.Endpoint(sid, ids[3]); !ok || ie.ConnectionStatus != atlas.StatusDeleting || !ie.DeleteRequested {
+		t.Errorf("held deleting: %+v %v", ie, ok)
+	}
+	s.HoldDeleting(false)
+	if _, ok := s.Endpoint(sid, ids[3]); ok {
+		t.Errorf("still there after release")
+	}
+}
+
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		fault  atlastest.Fault
+		check  func(t *testing.T, rs []reply)
+		method string
+	}{
+		{"status with Retry-After", atlastest.Fault{Status: 429, RetryAfter: 1500 * time.Millisecond}, func(t *testing.T, rs []reply) {
+			if rs[0].status != 429 || rs[0].header.Get("Retry-After") != "2" || rs[0].errorCode(t) != "RATE_LIMITED" || rs[1].status != 200 {
+				t.Errorf("%d %q %s / %d", rs[0].status, rs[0].header.Get("Retry-After"), rs[0].body, rs[1].status)
+			}
+		}, ""},
+		{"custom error code twice", atlastest.Fault{Status: 503, ErrorCode: "SERVICE_UNAVAILABLE", Times: 2}, func(t *testing.T, rs []reply) {
+			if rs[0].status != 503 || rs[1].status != 503 || rs[2].status != 200 || rs[0].errorCode(t) != "SERVICE_UNAVAILABLE" || rs[0].header.Get("Retry-After") != "" {
+				t.Errorf("%d %d %d", rs[0].status, rs[1].status, rs[2].status)
+			}
+		}, ""},
+		{"until cleared", atlastest.Fault{Status: 500, Times: -1}, func(t *testing.T, rs []reply) {
+			if rs[0].status != 500 || rs[1].status != 500 || rs[2].status != 500 || rs[0].errorCode(t) != "UNEXPECTED_ERROR" {
+				t.Errorf("%d %d %d", rs[0].status, rs[1].status, rs[2].status)
+			}
+		}, ""},
+		{"other method untouched", atlastest.Fault{Status: 500, Method: http.MethodPost}, func(t *testing.T, rs []reply) {
+			if rs[0].status != 200 {
+				t.Errorf("%d", rs[0].status)
+			}
+		}, ""},
+		{"other path untouched", atlastest.Fault{Status: 500, PathContains: "/endpoint/"}, func(t *testing.T, rs []reply) {
+			if rs[0].status != 200 {
+				t.Errorf("%d", rs[0].status)
+			}
+		}, ""},
+		{"raw body", atlastest.Fault{Status: 200, Body: []byte(`[{"id":`)}, func(t *testing.T, rs []reply) {
+			if rs[0].status != 200 || string(rs[0].body) != `[{"id":` {
+				t.Errorf("%d %s", rs[0].status, rs[0].body)
+			}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := start(t, options(nil))
+			auth := token(t, s)
+			s.InjectFault(tc.fault)
+			var rs []reply
+			for range 3 {
+				rs = append(rs, send(t, s, http.MethodGet, v2Services, v2Type, "", auth))
+			}
+			tc.check(t, rs)
+			s.ClearFaults()
+			if r := send(t, s, http.MethodGet, v2Services, v2Type, "", auth); r.status != 200 {
+				t.Errorf("after ClearFaults: %d", r.status)
+			}
+		})
+	}
+}
+
+func TestFaultDelayResetAndToken(t *testing.T) {
+	t.Parallel()
+	s := start(t, options(nil))
+	auth := token(t, s)
+
+	s.InjectFault(atlastest.Fault{Delay: 40 * time.Millisecond})
+	begin := time.Now()
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", auth); r.status != 200 || time.Since(begin) < 40*time.Millisecond {
+		t.Errorf("delayed: %d after %s", r.status, time.Since(begin))
+	}
+
+	s.InjectFault(atlastest.Fault{ResetConn: true, PathContains: "/endpointService"})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+v2Services, nil)
+	req.Header.Set("Accept", v2Type)
+	req.Header.Set("Authorization", auth)
+	// A fresh connection, so net/http does not quietly retry on another.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := fresh.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("reset: got %d, want a connection error", resp.StatusCode)
+	}
+	reqs := s.Requests()
+	if last := reqs[len(reqs)-1]; last.Status != 0 || !last.Authenticated {
+		t.Errorf("reset recorded as %+v", last)
+	}
+
+	// Token endpoint faults apply before client authentication.
+	s.InjectFault(atlastest.Fault{PathContains: tokenPath, Status: 503})
+	if r := tokenRequest(t, s, clientID, clientSecret, "grant_type=client_credentials"); r.status != 503 {
+		t.Errorf("token fault: %d", r.status)
+	}
+	if r := tokenRequest(t, s, clientID, clientSecret, "grant_type=client_credentials"); r.status != 200 {
+		t.Errorf("after token fault: %d", r.status)
+	}
+}
+
+func TestRequestValidation(t *testing.T) {
+	t.Parallel()
+	s := start(t, options(nil))
+	auth := token(t, s)
+	other := "5f00000000000000000000ff"
+	for _, tc := range []struct {
+		name, method, path, accept, body string
+		status                           int
+		code                             string
+	}{
+		{"bad endpoint id in path", "GET", v2Endpoints + "/vpce-XYZ", v2Type, "", 400, "VALIDATION_ERROR"},
+		{"short endpoint id in path", "DELETE", v1Endpoints + "/vpce-0123abcd", v1Type, "", 400, "VALIDATION_ERROR"},
+		{"bad endpoint id in body", "POST", v2Endpoints, v2Type, `{"id":"vpce-../../x"}`, 400, "VALIDATION_ERROR"},
+		{"v1 field in v2 body", "POST", v2Endpoints, v2Type, `{"interfaceEndpointId":"` + vpce + `"}`, 400, "VALIDATION_ERROR"},
+		{"v2 field in v1 body", "POST", v1Endpoints, v1Type, `{"id":"` + vpce + `"}`, 400, "VALIDATION_ERROR"},
+		{"malformed body", "POST", v2Endpoints, v2Type, `{"id":`, 400, "MALFORMED_JSON"},
+		{"v1 unacceptable Accept", "POST", v1Endpoints, "text/plain", `{"interfaceEndpointId":"` + vpce + `"}`, 406, "INVALID_VERSION_DATE"},
+		{"unknown endpoint", "GET", v2Endpoints + "/" + vpce, v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+		{"unknown service", "GET", v2Services + "/" + other, v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+		{"unknown service on create", "POST", v2Services + "/" + other + "/endpoint", v2Type, `{"id":"` + vpce + `"}`, 404, "RESOURCE_NOT_FOUND"},
+		{"malformed service", "GET", v2Services + "/XYZ/endpoint/" + vpce, v2Type, "", 400, "VALIDATION_ERROR"},
+		{"unknown project", "GET", "/api/atlas/v2/groups/" + other + "/privateEndpoint/AWS/endpointService", v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+		{"malformed project", "GET", "/api/atlas/v1.0/groups/nope/privateEndpoint", v1Type, "", 400, "VALIDATION_ERROR"},
+		{"bad provider", "GET", "/api/atlas/v2/groups/" + pid + "/privateEndpoint/IBM/endpointService", v2Type, "", 400, "VALIDATION_ERROR"},
+		{"method not allowed", "PUT", v2Endpoints + "/" + vpce, v2Type, "", 405, "METHOD_NOT_ALLOWED"},
+		{"unknown route", "GET", v2Services + "/" + sid + "/endpoint/" + vpce + "/extra", v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+		{"dot segments", "GET", v2Endpoints + "/../../../../orgs", v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+		{"encoded slash", "GET", v2Endpoints + "/vpce-1%2F..%2Fx", v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+		{"outside the API", "GET", "/api/private/x", v2Type, "", 404, "RESOURCE_NOT_FOUND"},
+	} {
+		r := send(t, s, tc.method, tc.path, tc.accept, tc.body, auth)
+		if r.status != tc.status || r.errorCode(t) != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
+		}
+	}
+	if r := send(t, s, "POST", v2Endpoints, "text/plain", `{"id":"`+vpce+`"}`, auth); r.status != 406 {
+		t.Errorf("v2 text/plain: %d", r.status)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.URL+v2Endpoints, strings.NewReader(`{"id":"`+vpce+`"}`))
+	req.Header.Set("Accept", v2Type)
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("content type: %d", resp.StatusCode)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	opts := options(clk)
+	opts.RateLimit = &atlastest.TokenBucket{Capacity: 2, Refill: 1, Interval: 2 * time.Second}
+	s := start(t, opts)
+	auth := token(t, s)
+	for i := range 2 {
+		if r := send(t, s, "GET", v2Services, v2Type, "", auth); r.status != 200 {
+			t.Fatalf("request %d: %d", i, r.status)
+		}
+	}
+	r := send(t, s, "GET", v2Services, v2Type, "", auth)
+	if r.status != 429 || r.errorCode(t) != "RATE_LIMITED_TOKEN_BUCKET" || r.header.Get("Retry-After") != "2" {
+		t.Fatalf("over the limit: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	clk.Advance(2 * time.Second)
+	if r := send(t, s, "GET", v2Services, v2Type, "", auth); r.status != 200 {
+		t.Errorf("after refill: %d", r.status)
+	}
+	// Unauthenticated requests do not spend tokens.
+	if r := send(t, s, "GET", v2Services, v2Type, "", ""); r.status != 401 {
+		t.Errorf("unauthenticated: %d", r.status)
+	}
+}
+
+func TestRecordingAndLogging(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	clk := newClock()
+	opts := options(clk)
+	opts.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+	s := start(t, opts)
+	auth := token(t, s)
+	send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+vpce+`"}`, auth)
+	clk.Advance(2 * step)
+	send(t, s, http.MethodGet, v2Endpoints+"/"+vpce, v2Type, "", auth)
+
+	reqs := s.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	post := reqs[1]
+	if post.Method != "POST" || post.Path != v2Endpoints || post.Accept != v2Type || post.ContentType != v2Type ||
+		string(post.Body) != `{"id":"`+vpce+`"}` || post.Auth != "bearer" || !post.Authenticated || post.Status != 200 || post.Time.IsZero() {
+		t.Errorf("recorded POST = %+v", post)
+	}
+	if reqs[0].Path != tokenPath || reqs[0].Auth != "basic" || !reqs[0].Authenticated {
+		t.Errorf("recorded token request = %+v", reqs[0])
+	}
+	if s.Count("POST", "/endpoint") != 1 || s.Count("", vpce) != 1 || s.Count("", "") != 3 || s.Count("DELETE", "") != 0 {
+		t.Errorf("Count mismatch")
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	for _, want := range []string{"POST " + v2Endpoints + " -> 200", "endpoint " + vpce + ": new -> PENDING_ACCEPTANCE", "PENDING_ACCEPTANCE -> AVAILABLE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	s.ResetRequests()
+	if len(s.Requests()) != 0 || s.TokenRequests() != 0 {
+		t.Errorf("ResetRequests left data")
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// NewUnstartedHandler serves on any listener, as a sandbox program would use it.
+func TestHandlerOnOwnListener(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := atlastest.NewUnstartedHandler(options(nil))
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c, err := atlas.NewClient(atlas.Config{BaseURL: "http://" + ln.Addr().String(), ProjectID: f.ProjectID()},
+		atlas.Credentials{PublicKey: pub, PrivateKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := c.ListEndpointServices(t.Context())
+	if err != nil || len(svcs) != 1 {
+		t.Fatalf("%v %+v", err, svcs)
+	}
+	if f.Count("GET", "/endpointService") != 2 {
+		t.Errorf("requests = %+v", f.Requests())
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	opts := options(nil)
+	opts.PendingAcceptance, opts.Pending, opts.DeleteDelay = 5*time.Millisecond, 5*time.Millisecond, 5*time.Millisecond
+	s := start(t, opts)
+	c, err := atlas.NewClient(atlas.Config{BaseURL: s.URL, ProjectID: pid}, atlas.Credentials{ClientID: clientID, ClientSecret: clientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			id := fmt.Sprintf("vpce-%017x", i)
+			if _, err := c.CreateInterfaceEndpoint(t.Context(), sid, id); err != nil {
+				t.Errorf("create %s: %v", id, err)
+				return
+			}
+			if _, err := c.GetInterfaceEndpoint(t.Context(), sid, id); err != nil {
+				t.Errorf("get %s: %v", id, err)
+			}
+			_ = s.Services()
+			_ = s.Requests()
+			if err := c.DeleteInterfaceEndpoint(t.Context(), sid, id); err != nil {
+				t.Errorf("delete %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.Count("POST", "/endpoint"); got != 16 {
+		t.Errorf("creates = %d", got)
+	}
+	if got := s.TokenRequests(); got < 1 || got > 16 {
+		t.Errorf("token requests = %d", got)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	f := atlastest.NewUnstartedHandler(atlastest.Options{})
+	svcs := f.Services()
+	if f.ProjectID() != atlastest.DefaultProjectID || len(svcs) != 1 || svcs[0].ID != atlastest.DefaultServiceID ||
+		svcs[0].EndpointServiceName != atlastest.DefaultEndpointServiceName || svcs[0].Status != atlas.StatusAvailable ||
+		svcs[0].RegionName != "US_EAST_1" || svcs[0].CloudProvider != "AWS" {
+		t.Errorf("defaults: %s %+v", f.ProjectID(), svcs)
+	}
+	f = atlastest.NewUnstartedHandler(atlastest.Options{Services: []atlas.EndpointService{{EndpointServiceName: "a"}, {EndpointServiceName: "b", Status: "INITIATING"}}})
+	if svcs := f.Services(); len(svcs) != 2 || svcs[0].ID == svcs[1].ID || svcs[1].Status != "INITIATING" {
+		t.Errorf("generated ids: %+v", svcs)
+	}
+	for name, o := range map[string]atlastest.Options{
+		"project":   {ProjectID: "nope"},
+		"service":   {Services: []atlas.EndpointService{{ID: "XYZ"}}},
+		"endpoint":  {Services: []atlas.EndpointService{{InterfaceEndpoints: []string{"vpce-1"}}}},
+		"ratelimit": {RateLimit: &atlastest.TokenBucket{}},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			atlastest.NewUnstartedHandler(o)
+		}()
+	}
+}

@@ -1,0 +1,581 @@
+package atlastest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	mediaTypeV2 = "application/vnd.atlas.2023-01-01+json"
+	mediaTypeV1 = "application/json"
+	tokenPath   = "/api/oauth/token"
+	maxBody     = 1 << 20
+)
+
+// recorder captures the status for the request log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection for ResetConn.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ServeHTTP serves the fake API.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w}
+	body, err := io.ReadAll(http.MaxBytesReader(rec, r.Body, maxBody))
+	entry := Request{
+		Method: r.Method, Path: r.URL.Path, Accept: r.Header.Get("Accept"),
+		ContentType: r.Header.Get("Content-Type"), UserAgent: r.Header.Get("User-Agent"),
+		Body: body, Time: f.now(),
+	}
+	defer func() {
+		entry.Status = rec.status
+		f.mu.Lock()
+		f.requests = append(f.requests, entry)
+		f.mu.Unlock()
+		f.logf("%s %s -> %s", entry.Method, entry.Path, statusText(entry.Status))
+	}()
+	if err != nil {
+		writeError(rec, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "The request body is too large or could not be read.")
+		return
+	}
+
+	switch {
+	case r.URL.Path == tokenPath:
+		f.serveToken(rec, r, body, &entry)
+	case strings.HasPrefix(r.URL.Path, "/api/atlas/"):
+		f.serveAPI(rec, r, body, &entry)
+	default:
+		writeError(rec, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find resource "+r.URL.Path+".")
+	}
+}
+
+func statusText(code int) string {
+	if code == 0 {
+		return "no response (connection reset or client gone)"
+	}
+	return strconv.Itoa(code)
+}
+
+func (f *Fake) serveAPI(w *recorder, r *http.Request, body []byte, entry *Request) {
+	h := r.Header.Get("Authorization")
+	var ok bool
+	switch {
+	case strings.HasPrefix(h, "Digest "):
+		entry.Auth = "digest"
+		ok = f.checkDigest(r, h[len("Digest "):])
+	case strings.HasPrefix(h, "Bearer "):
+		entry.Auth = "bearer"
+		ok = f.checkBearer(h[len("Bearer "):])
+	}
+	if !ok {
+		f.challenge(w)
+		return
+	}
+	entry.Authenticated = true
+
+	if f.applyFault(w, r) {
+		return
+	}
+	if f.rateLimited(w) {
+		return
+	}
+
+	var version string
+	rest := r.URL.EscapedPath()
+	switch {
+	case strings.HasPrefix(rest, "/api/atlas/v2/"):
+		version, rest = "v2", strings.TrimPrefix(rest, "/api/atlas/v2/")
+	case strings.HasPrefix(rest, "/api/atlas/v1.0/"):
+		version, rest = "v1.0", strings.TrimPrefix(rest, "/api/atlas/v1.0/")
+	default:
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find resource "+r.URL.Path+".")
+		return
+	}
+	if !acceptable(version, r.Header.Get("Accept")) {
+		writeError(w, http.StatusNotAcceptable, "INVALID_VERSION_DATE",
+			"The Accept header must name a supported API version, e.g. "+mediaTypeV2+".")
+		return
+	}
+	if len(body) > 0 && !contentTypeOK(version, r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+			"The Content-Type of the request body is not supported.")
+		return
+	}
+
+	segs, ok := splitPath(rest)
+	if !ok {
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find resource "+r.URL.Path+".")
+		return
+	}
+	f.route(w, r, version, segs, body)
+}
+
+// splitPath splits an escaped path into unescaped segments, refusing empty, dot and
+// undecodable segments (and so encoded slashes cannot smuggle extra segments).
+func splitPath(p string) ([]string, bool) {
+	raw := strings.Split(strings.TrimSuffix(p, "/"), "/")
+	segs := make([]string, len(raw))
+	for i, s := range raw {
+		u, err := url.PathUnescape(s)
+		if err != nil || u == "" || u == "." || u == ".." || strings.Contains(u, "/") {
+			return nil, false
+		}
+		segs[i] = u
+	}
+	return segs, true
+}
+
+func acceptable(version, accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if version == "v2" && mt == mediaTypeV2 {
+			return true
+		}
+		if version == "v1.0" && (mt == mediaTypeV1 || mt == "*/*" || mt == "application/*") {
+			return true
+		}
+	}
+	// v1.0 predates versioned media types and takes requests without Accept.
+	return version == "v1.0" && strings.TrimSpace(accept) == ""
+}
+
+func contentTypeOK(version, ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	if version == "v2" {
+		return mt == mediaTypeV2 || mt == mediaTypeV1
+	}
+	return mt == mediaTypeV1
+}
+
+// route dispatches on the path segments after /api/atlas/{version}/:
+//
+//	v2:   groups/{p}/privateEndpoint/AWS/endpointService[/{sid}[/endpoint[/{eid}]]]
+//	v1.0: groups/{p}/privateEndpoint[/{sid}[/interfaceEndpoints[/{eid}]]]
+func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, segs []string, body []byte) {
+	notFound := func() {
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find resource "+r.URL.Path+".")
+	}
+	if len(segs) < 3 || segs[0] != "groups" || segs[2] != "privateEndpoint" {
+		notFound()
+		return
+	}
+	if !objectIDPattern.MatchString(segs[1]) {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The project id %q is invalid.", segs[1]))
+		return
+	}
+	if segs[1] != f.projectID {
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find project "+segs[1]+".")
+		return
+	}
+	rest := segs[3:]
+	child := "interfaceEndpoints"
+	if version == "v2" {
+		if len(rest) < 2 || rest[1] != "endpointService" {
+			notFound()
+			return
+		}
+		switch rest[0] {
+		case "AWS":
+		case "AZURE", "GCP":
+			if len(rest) == 2 && r.Method == http.MethodGet {
+				writeJSON(w, version, http.StatusOK, []any{})
+				return
+			}
+			notFound()
+			return
+		default:
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid cloud provider "+rest[0]+".")
+			return
+		}
+		rest, child = rest[2:], "endpoint"
+	}
+
+	switch {
+	case len(rest) == 0:
+		if !allow(w, r, http.MethodGet) {
+			return
+		}
+		f.listServices(w, version)
+	case len(rest) == 1:
+		if !allow(w, r, http.MethodGet) {
+			return
+		}
+		f.getService(w, version, rest[0])
+	case len(rest) == 2 && rest[1] == child:
+		if !allow(w, r, http.MethodPost) {
+			return
+		}
+		f.createEndpoint(w, version, rest[0], body)
+	case len(rest) == 3 && rest[1] == child:
+		if !allow(w, r, http.MethodGet, http.MethodDelete) {
+			return
+		}
+		if r.Method == http.MethodGet {
+			f.getEndpoint(w, version, rest[0], rest[2])
+		} else {
+			f.deleteEndpoint(w, rest[0], rest[2])
+		}
+	default:
+		notFound()
+	}
+}
+
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method "+r.Method+" is not allowed here.")
+	return false
+}
+
+// serviceJSON renders an endpoint service: v2's endpoint service or v1.0's
+// private endpoint connection (which has no AVAILABLE status: a ready connection
+// waits for the user's interface endpoints).
+func serviceJSON(version string, s *service) any {
+	ids := s.endpointIDs()
+	if version == "v1.0" {
+		status := s.status
+		if status == "AVAILABLE" {
+			status = "WAITING_FOR_USER"
+		}
+		return map[string]any{
+			"id": s.id, "endpointServiceName": s.name, "errorMessage": nullable(s.errorMessage),
+			"interfaceEndpoints": ids, "status": status, "region": awsRegion(s.name),
+		}
+	}
+	return map[string]any{
+		"id": s.id, "endpointServiceName": s.name, "errorMessage": nullable(s.errorMessage),
+		"interfaceEndpoints": ids, "status": s.status, "regionName": s.region, "cloudProvider": s.cloudProvider,
+	}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (f *Fake) listServices(w http.ResponseWriter, version string) {
+	f.mu.Lock()
+	f.sweep(f.now())
+	out := make([]any, 0, len(f.services))
+	for _, s := range f.services {
+		out = append(out, serviceJSON(version, s))
+	}
+	f.mu.Unlock()
+	writeJSON(w, version, http.StatusOK, out)
+}
+
+// lookupService validates and finds a service, answering the error itself.
+// Callers hold f.mu.
+func (f *Fake) lookupService(w http.ResponseWriter, sid string) *service {
+	if !objectIDPattern.MatchString(sid) {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The endpoint service id %q is invalid.", sid))
+		return nil
+	}
+	s := f.service(sid)
+	if s == nil {
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find endpoint service "+sid+".")
+	}
+	return s
+}
+
+func (f *Fake) getService(w http.ResponseWriter, version, sid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sweep(f.now())
+	if s := f.lookupService(w, sid); s != nil {
+		writeJSON(w, version, http.StatusOK, serviceJSON(version, s))
+	}
+}
+
+func endpointJSON(version string, e *endpoint, st endpointState) any {
+	m := map[string]any{
+		"interfaceEndpointId": e.id, "connectionStatus": st.status,
+		"errorMessage": nullable(st.errorMessage), "deleteRequested": st.deleteRequested,
+	}
+	if version == "v2" {
+		m["cloudProvider"] = "AWS"
+	}
+	return m
+}
+
+// report computes the endpoint's state and logs a change since the last report.
+// Callers hold f.mu.
+func (f *Fake) report(e *endpoint, now time.Time) endpointState {
+	st := f.state(e, now)
+	if st.status != e.lastReported {
+		f.logf("endpoint %s: %s -> %s", e.id, orNew(e.lastReported), st.status)
+		e.lastReported = st.status
+	}
+	return st
+}
+
+func orNew(s string) string {
+	if s == "" {
+		return "new"
+	}
+	return s
+}
+
+func (f *Fake) createEndpoint(w http.ResponseWriter, version, sid string, body []byte) {
+	field := "id"
+	if version == "v1.0" {
+		field = "interfaceEndpointId"
+	}
+	var req map[string]any
+	if err := json.Unmarshal(body, &req); err != nil || req == nil {
+		writeError(w, http.StatusBadRequest, "MALFORMED_JSON", "The request body is not a JSON object.")
+		return
+	}
+	id, _ := req[field].(string)
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "The required attribute "+field+" was not specified.")
+		return
+	}
+	if !endpointIDPattern.MatchString(id) {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The interface endpoint id %q is invalid.", id))
+		return
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	f.sweep(now)
+	s := f.lookupService(w, sid)
+	if s == nil {
+		return
+	}
+	if s.endpoint(id) != nil {
+		writeError(w, http.StatusConflict, "DUPLICATE_INTERFACE_ENDPOINT",
+			"Interface endpoint "+id+" already exists for endpoint service "+sid+".")
+		return
+	}
+	e := &endpoint{id: id, created: now}
+	if f.rejectNext > 0 {
+		f.rejectNext--
+		e.rejected = true
+	} else if f.failNext > 0 {
+		f.failNext--
+		e.failMsg = f.failMsg
+	}
+	s.endpoints = append(s.endpoints, e)
+	writeJSON(w, version, http.StatusOK, endpointJSON(version, e, f.report(e, now)))
+}
+
+func (f *Fake) findEndpoint(w http.ResponseWriter, sid, eid string) *endpoint {
+	s := f.lookupService(w, sid)
+	if s == nil {
+		return nil
+	}
+	if !endpointIDPattern.MatchString(eid) {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The interface endpoint id %q is invalid.", eid))
+		return nil
+	}
+	e := s.endpoint(eid)
+	if e == nil {
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find interface endpoint "+eid+".")
+	}
+	return e
+}
+
+func (f *Fake) getEndpoint(w http.ResponseWriter, version, sid, eid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	f.sweep(now)
+	if e := f.findEndpoint(w, sid, eid); e != nil {
+		writeJSON(w, version, http.StatusOK, endpointJSON(version, e, f.report(e, now)))
+	}
+}
+
+func (f *Fake) deleteEndpoint(w http.ResponseWriter, sid, eid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	f.sweep(now)
+	e := f.findEndpoint(w, sid, eid)
+	if e == nil {
+		return
+	}
+	if e.deleteAt.IsZero() {
+		e.deleteAt = now
+	}
+	f.report(e, now)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyFault answers with the first matching fault, if any, and reports whether it
+// did. A fault with only a Delay slows the request down and lets it through.
+func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
+	f.mu.Lock()
+	var flt *Fault
+	for i, c := range f.faults {
+		if (c.Method == "" || c.Method == r.Method) && strings.Contains(r.URL.Path, c.PathContains) {
+			cp := *c
+			flt = &cp
+			if c.Times > 0 {
+				c.Times--
+				if c.Times == 0 {
+					f.faults = append(f.faults[:i:i], f.faults[i+1:]...)
+				}
+			}
+			break
+		}
+	}
+	f.mu.Unlock()
+	if flt == nil {
+		return false
+	}
+	if flt.Delay > 0 {
+		t := time.NewTimer(flt.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	if flt.ResetConn {
+		resetConn(w)
+		return true
+	}
+	if flt.Status == 0 {
+		return false
+	}
+	if flt.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(flt.RetryAfter.Seconds()))))
+	}
+	if flt.Body != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(flt.Status)
+		_, _ = w.Write(flt.Body)
+		return true
+	}
+	code := flt.ErrorCode
+	if code == "" {
+		code = defaultErrorCode(flt.Status)
+	}
+	writeError(w, flt.Status, code, "Injected fault.")
+	return true
+}
+
+func defaultErrorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "VALIDATION_ERROR"
+	case http.StatusNotFound:
+		return "RESOURCE_NOT_FOUND"
+	case http.StatusTooManyRequests:
+		return "RATE_LIMITED"
+	case http.StatusInternalServerError:
+		return "UNEXPECTED_ERROR"
+	}
+	return strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+}
+
+// resetConn drops the connection so that the client sees a TCP reset.
+func resetConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not hijackable (HTTP/2): abort the response instead.
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// rateLimited applies the token bucket, answering 429 when it is empty.
+func (f *Fake) rateLimited(w http.ResponseWriter) bool {
+	if f.rateLimit == nil {
+		return false
+	}
+	f.mu.Lock()
+	rl := f.rateLimit
+	now := f.now()
+	perToken := rl.Interval / time.Duration(rl.Refill)
+	if el := now.Sub(f.bucketAt); el > 0 {
+		f.bucket = math.Min(float64(rl.Capacity), f.bucket+float64(el)/float64(perToken))
+	}
+	f.bucketAt = now
+	if f.bucket >= 1 {
+		f.bucket--
+		f.mu.Unlock()
+		return false
+	}
+	wait := time.Duration((1 - f.bucket) * float64(perToken))
+	f.mu.Unlock()
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	writeError(w, http.StatusTooManyRequests, "RATE_LIMITED_TOKEN_BUCKET",
+		"You have exceeded the rate limit for this resource. Please retry later.")
+	return true
+}
+
+type errorBody struct {
+	Detail     string `json:"detail"`
+	Error      int    `json:"error"`
+	ErrorCode  string `json:"errorCode"`
+	Parameters []any  `json:"parameters"`
+	Reason     string `json:"reason"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{
+		Detail: detail, Error: status, ErrorCode: code, Parameters: []any{}, Reason: http.StatusText(status),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, version string, status int, v any) {
+	ct := mediaTypeV2
+	if version == "v1.0" {
+		ct = mediaTypeV1
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "UNEXPECTED_ERROR", "encode: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

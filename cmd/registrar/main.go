@@ -1,0 +1,74 @@
+// Command registrar is the Lambda function: it registers each new VPC
+// interface endpoint with the matching MongoDB Atlas private endpoint service.
+//
+// main only wires. Configuration is read once; a missing or invalid variable
+// stops the init phase with its name. Nothing here touches the network: the
+// first event fetches the secret and lists the Atlas endpoint services.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/handler"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	h, err := newHandler(context.Background(), os.Getenv, logger)
+	if err != nil {
+		logger.Error("init failed", slog.String("error", err.Error()))
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// awsCallTimeout bounds each AWS SDK HTTP attempt; the SDK retries on its own.
+const awsCallTimeout = 10 * time.Second
+
+// newHandler builds the handler from the environment. The end-to-end tests
+// call it too, so the wiring they test is the wiring that ships.
+func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*handler.Handler, error) {
+	cfg, err := handler.LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx,
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, &handler.ConfigError{Variable: "AWS_REGION", Problem: "is required: set it to the region of the VPC endpoints"}
+	}
+	atlasCfg := atlas.Config{
+		BaseURL:   cfg.BaseURL,
+		Version:   cfg.APIVersion,
+		ProjectID: cfg.ProjectID,
+		UserAgent: "atlas-vpce-registrar/" + version,
+	}
+	return handler.New(cfg, handler.Deps{
+		Endpoints: &awsvpc.Endpoints{EC2: ec2.NewFromConfig(awsCfg)},
+		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
+		NewAtlas: func(creds atlas.Credentials) (handler.AtlasAPI, error) {
+			return atlas.NewClient(atlasCfg, creds)
+		},
+		Logger: logger,
+	}), nil
+}

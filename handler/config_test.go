@@ -1,0 +1,98 @@
+package handler
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atlasvpce/registrar/atlas"
+)
+
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"ATLAS_PROJECT_ID": "5f1a2b3c4d5e6f7081920a1b",
+		"ATLAS_SECRET_ID":  "arn:aws:secretsmanager:us-east-1:123456789012:secret:atlas/registrar-AbCdEf",
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(envFrom(validEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		ProjectID: "5f1a2b3c4d5e6f7081920a1b", SecretID: validEnv()["ATLAS_SECRET_ID"],
+		BaseURL: atlas.DefaultBaseURL, APIVersion: atlas.V2, MaxAttempts: 3,
+		PollInitial: 5 * time.Second, PollMax: 30 * time.Second,
+		CredentialsTTL: 15 * time.Minute, DeadlineMargin: 5 * time.Second,
+	}
+	if c != want {
+		t.Errorf("LoadConfig() = %+v, want %+v", c, want)
+	}
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		set     map[string]string
+		unset   string
+		wantVar string
+	}{
+		{name: "missing project", unset: "ATLAS_PROJECT_ID", wantVar: "ATLAS_PROJECT_ID"},
+		{name: "short project", set: map[string]string{"ATLAS_PROJECT_ID": "abc"}, wantVar: "ATLAS_PROJECT_ID"},
+		{name: "upper-case project", set: map[string]string{"ATLAS_PROJECT_ID": "5F1A2B3C4D5E6F7081920A1B"}, wantVar: "ATLAS_PROJECT_ID"},
+		{name: "missing secret", unset: "ATLAS_SECRET_ID", wantVar: "ATLAS_SECRET_ID"},
+		{name: "secret with spaces", set: map[string]string{"ATLAS_SECRET_ID": "my secret"}, wantVar: "ATLAS_SECRET_ID"},
+		{name: "plain http", set: map[string]string{"ATLAS_BASE_URL": "http://cloud.mongodb.com"}, wantVar: "ATLAS_BASE_URL"},
+		{name: "unknown version", set: map[string]string{"ATLAS_API_VERSION": "v3"}, wantVar: "ATLAS_API_VERSION"},
+		{name: "attempts zero", set: map[string]string{"ATLAS_MAX_ATTEMPTS": "0"}, wantVar: "ATLAS_MAX_ATTEMPTS"},
+		{name: "attempts word", set: map[string]string{"ATLAS_MAX_ATTEMPTS": "three"}, wantVar: "ATLAS_MAX_ATTEMPTS"},
+		{name: "poll not a duration", set: map[string]string{"ATLAS_POLL_INITIAL": "5"}, wantVar: "ATLAS_POLL_INITIAL"},
+		{name: "poll max below initial", set: map[string]string{"ATLAS_POLL_INITIAL": "10s", "ATLAS_POLL_MAX": "1s"}, wantVar: "ATLAS_POLL_MAX"},
+		{name: "negative margin", set: map[string]string{"DEADLINE_MARGIN": "-1s"}, wantVar: "DEADLINE_MARGIN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := validEnv()
+			delete(env, tt.unset)
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			_, err := LoadConfig(envFrom(env))
+			ce, ok := errors.AsType[*ConfigError](err)
+			if !ok {
+				t.Fatalf("LoadConfig() error = %v, want *ConfigError", err)
+			}
+			if ce.Variable != tt.wantVar || !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("error %q names %s, want %s", err, ce.Variable, tt.wantVar)
+			}
+			if !strings.Contains(err.Error(), "expected") && !strings.Contains(err.Error(), "required") {
+				t.Errorf("error %q does not say what is expected", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigAcceptsLoopbackHTTPAndV1(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["ATLAS_BASE_URL"] = "http://127.0.0.1:8080"
+	env["ATLAS_API_VERSION"] = "v1.0"
+	env["ATLAS_MAX_ATTEMPTS"] = "5"
+	env["ATLAS_SECRET_ID"] = "atlas/registrar"
+	c, err := LoadConfig(envFrom(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIVersion != atlas.V1 || c.MaxAttempts != 5 || c.BaseURL != "http://127.0.0.1:8080" {
+		t.Errorf("LoadConfig() = %+v", c)
+	}
+}

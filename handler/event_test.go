@@ -1,0 +1,151 @@
+package handler
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// endpointIDPattern restates the accepted id form independently of the code under test.
+var endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
+
+func readEvent(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// cloudTrail wraps a detail in the EventBridge envelope AWS delivers.
+func cloudTrail(detail string) string {
+	return `{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf3703467718","detail-type":"AWS API Call via CloudTrail",
+	"source":"aws.ec2","account":"123456789012","time":"2026-11-27T10:00:00Z","region":"us-east-1","resources":[],
+	"detail":` + detail + `}`
+}
+
+func createDetail(responseElements string) string {
+	return `{"eventSource":"ec2.amazonaws.com","eventName":"CreateVpcEndpoint","errorCode":null,
+	"requestParameters":{"CreateVpcEndpointRequest":{"VpcId":"vpc-0a1b2c3d","SubnetId":{"tag":1,"content":"subnet-1"}}},
+	"responseElements":` + responseElements + `}`
+}
+
+func TestParseEventAccepted(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		payload    string
+		wantID     string
+		wantSource string
+		wantIgnore string // substring; empty means not ignored
+	}{
+		{name: "fixture create", payload: string(readEvent(t, "create-vpc-endpoint.json")), wantID: "vpce-0a1b2c3d4e5f60718", wantSource: "eventbridge"},
+		{name: "fixture manual", payload: string(readEvent(t, "manual-register.json")), wantID: "vpce-0a1b2c3d4e5f60718", wantSource: "manual"},
+		{name: "fixture failed call", payload: string(readEvent(t, "create-vpc-endpoint-failed-call.json")), wantSource: "eventbridge", wantIgnore: "Client.UnauthorizedOperation"},
+		{name: "manual with spaces", payload: "  {\"vpcEndpointId\": \"vpce-0123456789abcdef0\"}\n", wantID: "vpce-0123456789abcdef0", wantSource: "manual"},
+		{name: "short id", payload: `{"vpcEndpointId":"vpce-0123abcd"}`, wantID: "vpce-0123abcd", wantSource: "manual"},
+		{name: "single-item sets and numeric owner", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0","ownerId":200802171337,"subnetIdSet":"","tagSet":{"item":{"key":"Name","value":"x"}}}}}`)), wantID: "vpce-0123456789abcdef0", wantSource: "eventbridge"},
+		{name: "null responseElements", payload: cloudTrail(createDetail(`null`)), wantSource: "eventbridge", wantIgnore: "no responseElements"},
+		{name: "other event name", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","responseElements":null}`), wantSource: "eventbridge", wantIgnore: "DeleteVpcEndpoints"},
+		{name: "error code with response", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"CreateVpcEndpoint","errorCode":"Client.InvalidParameter","errorMessage":"bad","responseElements":{}}`), wantSource: "eventbridge", wantIgnore: "Client.InvalidParameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseEvent([]byte(tt.payload))
+			if err != nil {
+				t.Fatalf("parseEvent() error = %v", err)
+			}
+			if got.endpointID != tt.wantID || got.source != tt.wantSource {
+				t.Errorf("parseEvent() = %+v, want id %q source %q", got, tt.wantID, tt.wantSource)
+			}
+			if (tt.wantIgnore == "") != (got.ignore == "") || !strings.Contains(got.ignore, tt.wantIgnore) {
+				t.Errorf("ignore = %q, want it to contain %q", got.ignore, tt.wantIgnore)
+			}
+		})
+	}
+}
+
+func TestParseEventRejected(t *testing.T) {
+	t.Parallel()
+	huge := `{"vpcEndpointId":"vpce-0123456789abcdef0","pad":"` + strings.Repeat("x", maxPayloadBytes) + `"}`
+	tests := []struct {
+		name    string
+		payload string
+		want    []string // substrings of the error
+	}{
+		{name: "empty", payload: "", want: []string{"empty payload"}},
+		{name: "whitespace", payload: " \n ", want: []string{"empty payload"}},
+		{name: "truncated", payload: `{"vpcEndpointId":"vpce-01`, want: []string{"not valid JSON"}},
+		{name: "array", payload: `[1,2]`, want: []string{"JSON array"}},
+		{name: "string", payload: `"vpce-0123456789abcdef0"`, want: []string{"JSON string"}},
+		{name: "unrelated object", payload: `{"hello":"world"}`, want: []string{`"hello"`, "vpcEndpointId"}},
+		{name: "number id", payload: `{"vpcEndpointId":12345678}`, want: []string{"vpcEndpointId is a number; expected a string"}},
+		{name: "path characters", payload: `{"vpcEndpointId":"vpce-1/../../orgs"}`, want: []string{"vpce-1/../../orgs"}},
+		{name: "unicode id", payload: `{"vpcEndpointId":"vpce-０１２３４５６７８"}`, want: []string{"vpcEndpointId"}},
+		{name: "upper-case id", payload: `{"vpcEndpointId":"vpce-0123456789ABCDEF0"}`, want: []string{"vpce-0123456789ABCDEF0"}},
+		{name: "too long id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef01"}`, want: []string{"vpce-0123456789abcdef01"}},
+		{name: "huge payload", payload: huge, want: []string{"larger than"}},
+		{name: "wrong detail-type", payload: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{}}`, want: []string{"EC2 Instance State-change Notification", "pattern"}},
+		{name: "wrong source", payload: `{"detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":{}}`, want: []string{"aws.s3"}},
+		{name: "numeric detail-type", payload: `{"detail-type":7,"source":"aws.ec2","detail":{}}`, want: []string{"detail-type is a number"}},
+		{name: "null detail", payload: cloudTrail(`null`), want: []string{`"detail" is missing`}},
+		{name: "detail is a string", payload: cloudTrail(`"x"`), want: []string{`"detail" is not a JSON object`}},
+		{name: "numeric eventName", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":5}`), want: []string{"detail.eventName is a number"}},
+		{name: "responseElements array", payload: cloudTrail(createDetail(`[1]`)), want: []string{"unexpected shape"}},
+		{name: "responseElements without endpoint", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{}}`)), want: []string{"vpcEndpoint is missing"}},
+		{name: "vpcEndpoint is a string", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":"vpce-1"}}`)), want: []string{"unexpected shape"}},
+		{name: "numeric endpoint id", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":42}}}`)), want: []string{"vpcEndpointId is a number"}},
+		{name: "missing endpoint id", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcId":"vpc-1"}}}`)), want: []string{"vpcEndpointId is missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseEvent([]byte(tt.payload))
+			ie, ok := errors.AsType[*InvalidEventError](err)
+			if !ok {
+				t.Fatalf("parseEvent() error = %v, want *InvalidEventError", err)
+			}
+			msg := ie.Error()
+			for _, w := range append(tt.want, "accepted:") {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if len(msg) > 2000 {
+				t.Errorf("error is %d bytes; it must not echo the payload", len(msg))
+			}
+		})
+	}
+}
+
+// FuzzParseEvent checks that no payload panics and every outcome is either a
+// valid id, an ignore reason, or an *InvalidEventError.
+func FuzzParseEvent(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "events", "*.json"))
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0"}}}`))))
+	f.Add([]byte(`{"vpcEndpointId":"vpce-1/../x"}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		r, err := parseEvent(payload)
+		if err != nil {
+			if _, ok := errors.AsType[*InvalidEventError](err); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if r.ignore == "" && !endpointIDPattern.MatchString(r.endpointID) {
+			t.Fatalf("accepted invalid id %q", r.endpointID)
+		}
+	})
+}

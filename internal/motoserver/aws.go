@@ -1,0 +1,43 @@
+package motoserver
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Region, AccessKeyID and SecretAccessKey are what AWSConfig and Env use.
+// moto accepts any credentials; the SDK still needs some to sign requests.
+const (
+	Region          = "us-east-1"
+	AccessKeyID     = "testing"
+	SecretAccessKey = "testing"
+)
+
+// AWSConfig returns an SDK configuration that sends every service to this
+// server. It is built directly rather than with config.LoadDefaultConfig so
+// that the host's AWS_* variables and ~/.aws files cannot redirect a test to
+// a real account.
+func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
+	return aws.Config{
+		Region:       Region,
+		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")),
+		BaseEndpoint: aws.String(s.URL),
+	}, nil
+}
+
+// Env returns the environment a child process (the Lambda binary) needs so
+// that config.LoadDefaultConfig points its EC2 and Secrets Manager clients at
+// this server. The SDK derives AWS_ENDPOINT_URL_<SERVICE> from each service's
+// ID ("EC2", "Secrets Manager") upper-cased with spaces turned into underscores.
+// Append it after os.Environ() so these values win.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
+		"AWS_ENDPOINT_URL_EC2=" + s.URL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.URL,
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package motoserver
+
+func processGroupAlive(int) bool { return false }

@@ -1,0 +1,95 @@
+package motoserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// DefaultServiceName is an Atlas-style endpoint service name, the same one the
+// Atlas fake seeds by default.
+const DefaultServiceName = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
+
+// SeedInput describes the AWS side of a scenario.
+type SeedInput struct {
+	// ServiceName of the Interface endpoint. Default DefaultServiceName.
+	ServiceName string
+	// SecretName and SecretJSON (the SecretString) of the credentials secret.
+	// No secret is created when SecretName is empty.
+	SecretName string
+	SecretJSON string
+}
+
+// Seeded holds the ids Seed created.
+type Seeded struct {
+	VPCID      string
+	SubnetIDs  []string
+	EndpointID string
+	SecretARN  string // empty when no secret was requested
+}
+
+// Seed creates, through the real SDK clients, a VPC (10.0.0.0/16) with two
+// subnets in different zones, the secret, and an Interface VPC endpoint for
+// in.ServiceName in those subnets. Every call makes a new VPC, so tests that
+// share a server do not see each other's endpoints; secret names must differ.
+func Seed(ctx context.Context, cfg aws.Config, in SeedInput) (*Seeded, error) {
+	if in.ServiceName == "" {
+		in.ServiceName = DefaultServiceName
+	}
+	ec2c := ec2.NewFromConfig(cfg)
+	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	if err != nil {
+		return nil, fmt.Errorf("seed: create vpc: %w", err)
+	}
+	out := &Seeded{VPCID: aws.ToString(vpc.Vpc.VpcId)}
+	for i, az := range []string{"a", "b"} {
+		sn, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{
+			VpcId:            vpc.Vpc.VpcId,
+			CidrBlock:        aws.String(fmt.Sprintf("10.0.%d.0/24", i+1)),
+			AvailabilityZone: aws.String(cfg.Region + az),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("seed: create subnet: %w", err)
+		}
+		out.SubnetIDs = append(out.SubnetIDs, aws.ToString(sn.Subnet.SubnetId))
+	}
+	if in.SecretName != "" {
+		sec, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name:         aws.String(in.SecretName),
+			SecretString: aws.String(in.SecretJSON),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("seed: create secret %s: %w", in.SecretName, err)
+		}
+		out.SecretARN = aws.ToString(sec.ARN)
+	}
+	out.EndpointID, err = CreateEndpoint(ctx, cfg, out.VPCID, out.SubnetIDs, in.ServiceName, string(ec2types.VpcEndpointTypeInterface))
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CreateEndpoint creates a VPC endpoint and returns its id. endpointType is
+// "Interface", "Gateway" or "GatewayLoadBalancer"; subnetIDs may be nil
+// (Gateway endpoints take route tables, not subnets).
+func CreateEndpoint(ctx context.Context, cfg aws.Config, vpcID string, subnetIDs []string, serviceName, endpointType string) (string, error) {
+	out, err := ec2.NewFromConfig(cfg).CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+		VpcId:           aws.String(vpcID),
+		ServiceName:     aws.String(serviceName),
+		VpcEndpointType: ec2types.VpcEndpointType(endpointType),
+		SubnetIds:       subnetIDs,
+	})
+	if err != nil {
+		return "", fmt.Errorf("seed: create %s endpoint for %s: %w", endpointType, serviceName, err)
+	}
+	if out.VpcEndpoint == nil || out.VpcEndpoint.VpcEndpointId == nil {
+		return "", errors.New("seed: create vpc endpoint: response has no endpoint id")
+	}
+	return *out.VpcEndpoint.VpcEndpointId, nil
+}
