@@ -78,7 +78,7 @@ type Handler struct {
 	deps Deps
 	log  *slog.Logger
 
-	mu          sync.Mutex
+	mu         sync.Mutex
 	api        AtlasAPI
 	apiFetched time.Time
 	services   map[string]atlas.EndpointService // by endpointServiceName
