@@ -61,8 +61,9 @@ type Config struct {
 	Transport http.RoundTripper // optional base transport; default a clone of http.DefaultTransport
 	UserAgent string            // default "atlasvpce-registrar"
 
-	// OnRetry, if set, is called before each wait with the error that caused the retry.
-	OnRetry func(err error, wait time.Duration)
+	// OnRetry, if set, is called before each wait with the call's context and
+	// the error that caused the retry.
+	OnRetry func(ctx context.Context, err error, wait time.Duration)
 }
 
 // Validate reports every field that is wrong and what it expects. Empty fields that
@@ -162,7 +163,7 @@ type Client struct {
 	accept    string
 	http      *http.Client
 	retry     RetryPolicy
-	onRetry   func(error, time.Duration)
+	onRetry   func(context.Context, error, time.Duration)
 }
 
 // NewClient builds an authenticated client. It does no network I/O: a service
@@ -301,7 +302,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, v any) error {
 		backoff.WithMaxElapsedTime(0), // the caller's ctx and MaxTries bound the total
 		backoff.WithNotify(func(_ error, wait time.Duration) {
 			if c.onRetry != nil {
-				c.onRetry(lastErr, wait)
+				c.onRetry(ctx, lastErr, wait)
 			}
 		}),
 	)

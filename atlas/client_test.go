@@ -373,7 +373,7 @@ func TestOnRetryAndRateLimitBucket(t *testing.T) {
 	opts.RateLimit = &atlastest.TokenBucket{Capacity: 1, Refill: 1, Interval: time.Second}
 	var waits []time.Duration
 	c, srv := setup(t, atlas.V2, serviceAccount, opts, func(cfg *atlas.Config) {
-		cfg.OnRetry = func(err error, wait time.Duration) {
+		cfg.OnRetry = func(_ context.Context, err error, wait time.Duration) {
 			if !errors.Is(err, atlas.ErrRateLimited) {
 				t.Errorf("OnRetry err = %v", err)
 			}

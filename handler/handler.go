@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,11 +150,18 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is of type "+ep.Type+", not Interface"
 		return nil
 	}
+	if gone[strings.ToLower(ep.State)] {
+		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is "+ep.State+" in EC2"
+		return nil
+	}
 
 	return h.withAtlas(ctx, func(api AtlasAPI) error {
 		return h.registerEndpoint(ctx, api, ep, res)
 	})
 }
+
+// gone lists EC2 endpoint states from which it will never connect.
+var gone = map[string]bool{"deleting": true, "deleted": true, "failed": true, "rejected": true, "expired": true}
 
 // workContext bounds all work by the Lambda deadline less a margin, so the
 // function reports a clear error before Lambda kills it.
@@ -295,5 +303,6 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		slog.String("error", err.Error()),
 		slog.String("next", nextAfterError(err)),
 	)
+	attrs = append(attrs, atlasAttrs(err)...)
 	h.log.LogAttrs(ctx, slog.LevelError, "endpoint registration failed", attrs...)
 }

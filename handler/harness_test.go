@@ -2,6 +2,7 @@ package handler
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -58,6 +59,7 @@ type harnessOptions struct {
 	secretJSON *string // nil: valid credentials for the auth kind
 	config     func(*Config)
 	wrapEC2    func(awsvpc.EC2API) awsvpc.EC2API
+	timeout    time.Duration // per Atlas HTTP request; default 2s
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -127,17 +129,19 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.wrapEC2 != nil {
 		hs.ec2 = o.wrapEC2(hs.ec2)
 	}
+	logger := slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hs.h = New(cfg, Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 3 * time.Second},
 		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
 		NewAtlas: func(c atlas.Credentials) (AtlasAPI, error) {
 			return atlas.NewClient(atlas.Config{
 				BaseURL: cfg.BaseURL, Version: cfg.APIVersion, ProjectID: cfg.ProjectID,
-				Timeout: 2 * time.Second,
+				Timeout: cmp.Or(o.timeout, 2*time.Second),
 				Retry:   atlas.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxTries: 4},
+				OnRetry: RetryLogger(logger, cfg.ProjectID),
 			}, c)
 		},
-		Logger: slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: logger,
 	})
 	return hs
 }
@@ -223,6 +227,23 @@ type awsRecorder struct {
 	client *http.Client
 	mu     sync.Mutex
 	ops    map[string]int
+	faults map[string][]awsFault // by operation, used in order
+}
+
+// awsFault is a canned AWS error response for one call of an operation.
+type awsFault struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+func (r *awsRecorder) inject(op string, f awsFault) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.faults == nil {
+		r.faults = map[string][]awsFault{}
+	}
+	r.faults[op] = append(r.faults[op], f)
 }
 
 func (r *awsRecorder) Do(req *http.Request) (*http.Response, error) {
@@ -242,7 +263,22 @@ func (r *awsRecorder) Do(req *http.Request) (*http.Response, error) {
 	}
 	r.mu.Lock()
 	r.ops[op]++
+	var fault *awsFault
+	if fs := r.faults[op]; len(fs) > 0 {
+		fault, r.faults[op] = &fs[0], fs[1:]
+	}
 	r.mu.Unlock()
+	if fault != nil {
+		h := http.Header{}
+		for k, v := range fault.header {
+			h.Set(k, v)
+		}
+		return &http.Response{
+			StatusCode: fault.status, Status: http.StatusText(fault.status), Header: h,
+			Body: io.NopCloser(strings.NewReader(fault.body)), Request: req,
+			ContentLength: int64(len(fault.body)), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		}, nil
+	}
 	return r.client.Do(req)
 }
 

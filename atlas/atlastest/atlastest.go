@@ -311,6 +311,14 @@ func (f *Fake) HoldDeleting(hold bool) {
 	f.holdDeleting = hold
 }
 
+// SetAPIKeys replaces the accepted API keys (public -> private), as rotating a
+// key in Atlas does: requests signed with a removed key get 401 from then on.
+func (f *Fake) SetAPIKeys(keys map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.apiKeys = copyMap(keys)
+}
+
 // Requests returns a copy of every request received so far, in order.
 func (f *Fake) Requests() []Request {
 	f.mu.Lock()

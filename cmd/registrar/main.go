@@ -62,6 +62,7 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 		Version:   cfg.APIVersion,
 		ProjectID: cfg.ProjectID,
 		UserAgent: "atlas-vpce-registrar/" + version,
+		OnRetry:   handler.RetryLogger(logger, cfg.ProjectID),
 	}
 	return handler.New(cfg, handler.Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: ec2.NewFromConfig(awsCfg)},

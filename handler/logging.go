@@ -1,0 +1,38 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/atlasvpce/registrar/atlas"
+)
+
+// RetryLogger returns an atlas.Config.OnRetry hook that writes one line per
+// transient Atlas failure the client is about to retry, so an operator can see
+// rate limiting and outages that did not (yet) fail the invocation.
+func RetryLogger(logger *slog.Logger, projectID string) func(context.Context, error, time.Duration) {
+	return func(ctx context.Context, err error, wait time.Duration) {
+		attrs := append([]slog.Attr{
+			slog.String("projectId", projectID),
+			slog.Int64("waitMs", wait.Milliseconds()),
+			slog.String("error", err.Error()),
+			slog.String("next", "retry"),
+		}, atlasAttrs(err)...)
+		logger.LogAttrs(ctx, slog.LevelWarn, "atlas call failed; retrying", attrs...)
+	}
+}
+
+// atlasAttrs extracts Atlas's HTTP status and errorCode from err, if it holds an API error.
+func atlasAttrs(err error) []slog.Attr {
+	apiErr, ok := errors.AsType[*atlas.ErrorResponse](err)
+	if !ok {
+		return nil
+	}
+	return []slog.Attr{
+		slog.Int("atlasStatus", apiErr.StatusCode),
+		slog.String("atlasErrorCode", apiErr.ErrorCode),
+		slog.String("atlasRequest", apiErr.Method+" "+apiErr.Path),
+	}
+}
