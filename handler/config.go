@@ -41,11 +41,8 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("config: %s %s", e.Variable, e.Problem)
 }
 
-var (
-	projectIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	// A secret name (letters, digits and /_+=.@-) or a Secrets Manager ARN.
-	secretIDPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$`)
-)
+// secretIDPattern accepts a secret name (letters, digits and /_+=.@-) or a Secrets Manager ARN.
+var secretIDPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$`)
 
 // LoadConfig reads the configuration through getenv (os.Getenv in production).
 // The first missing or invalid variable is reported by name.
@@ -59,7 +56,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	switch {
 	case c.ProjectID == "":
 		return Config{}, &ConfigError{"ATLAS_PROJECT_ID", "is required: set it to the Atlas project id (24 hex digits)"}
-	case !projectIDPattern.MatchString(c.ProjectID):
+	case atlas.ValidateObjectID("project id", c.ProjectID) != nil:
 		return Config{}, &ConfigError{"ATLAS_PROJECT_ID", fmt.Sprintf("is %q; expected 24 lower-case hex digits", truncate(c.ProjectID, 64))}
 	case c.SecretID == "":
 		return Config{}, &ConfigError{"ATLAS_SECRET_ID", "is required: set it to the name or ARN of the Secrets Manager secret holding the Atlas credentials"}
