@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,7 +46,9 @@ const (
 )
 
 // RetryPolicy bounds the retries of transient failures. Zero fields take defaults:
-// Initial 500ms, Max 10s, MaxTries 6 (MaxTries counts every attempt, the first included).
+// Initial 500ms, Max 10s, MaxTries 6. MaxTries counts attempts that fail with a
+// server or network error, the first included; rate-limited attempts (429) are
+// retried, at least Retry-After apart, until the caller's context ends.
 type RetryPolicy struct {
 	Initial, Max time.Duration
 	MaxTries     uint
@@ -271,6 +274,7 @@ func (c *Client) newRequest(method, path string, body any) (*http.Request, error
 // (if v is non-nil). It is the only place requests are sent.
 func (c *Client) do(ctx context.Context, req *http.Request, v any) error {
 	var lastErr error
+	var failures uint // attempts that failed for a reason other than rate limiting
 	op := func() (struct{}, error) {
 		err := c.attempt(ctx, req, v)
 		if err == nil {
@@ -280,13 +284,23 @@ func (c *Client) do(ctx context.Context, req *http.Request, v any) error {
 		if ctx.Err() != nil || !Temporary(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}
-		var er *ErrorResponse
-		if errors.As(err, &er) && er.RetryAfter > 0 {
-			// Waiting past the caller's deadline only to fail would hide the real error.
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < er.RetryAfter {
+		// Rate limiting is Atlas asking to come back later, not a fault: only the
+		// caller's deadline bounds it. Other transient failures count against MaxTries.
+		if !errors.Is(err, ErrRateLimited) {
+			if failures++; failures >= c.retry.MaxTries {
 				return struct{}{}, backoff.Permanent(err)
 			}
-			return struct{}{}, fmt.Errorf("%w: %w", &backoff.RetryAfterError{Duration: er.RetryAfter}, err)
+		}
+		var er *ErrorResponse
+		if errors.As(err, &er) && er.RetryAfter > 0 {
+			// At least Retry-After, plus jitter so that clients limited together
+			// do not all come back in the same instant.
+			wait := er.RetryAfter + rand.N(er.RetryAfter/2+1)
+			// Waiting past the caller's deadline only to fail would hide the real error.
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, fmt.Errorf("%w: %w", &backoff.RetryAfterError{Duration: wait}, err)
 		}
 		return struct{}{}, err
 	}
@@ -298,7 +312,6 @@ func (c *Client) do(ctx context.Context, req *http.Request, v any) error {
 	}
 	_, err := backoff.Retry(ctx, op,
 		backoff.WithBackOff(b),
-		backoff.WithMaxTries(c.retry.MaxTries),
 		backoff.WithMaxElapsedTime(0), // the caller's ctx and MaxTries bound the total
 		backoff.WithNotify(func(_ error, wait time.Duration) {
 			if c.onRetry != nil {

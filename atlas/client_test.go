@@ -338,7 +338,7 @@ func TestFaultsThroughFake(t *testing.T) {
 	}{
 		{"500 then success", atlastest.Fault{Status: 500, Times: 1}, nil, 2},
 		{"503 twice then success", atlastest.Fault{Status: 503, Times: 2}, nil, 3},
-		{"429 rate limited throughout", atlastest.Fault{Status: 429, Times: -1, ErrorCode: "RATE_LIMITED_TOKEN_BUCKET"}, atlas.ErrRateLimited, 3},
+		{"500 throughout stops at MaxTries", atlastest.Fault{Status: 500, Times: -1}, nil, 3},
 		{"reset then success", atlastest.Fault{ResetConn: true, Times: 1}, nil, 2},
 		{"404 not retried", atlastest.Fault{Status: 404, Times: -1}, atlas.ErrNotFound, 1},
 		{"400 not retried", atlastest.Fault{Status: 400, Times: -1}, nil, 1},
@@ -350,6 +350,11 @@ func TestFaultsThroughFake(t *testing.T) {
 			srv.InjectFault(tc.fault)
 			_, err := c.ListEndpointServices(t.Context())
 			switch {
+			case tc.name == "500 throughout stops at MaxTries":
+				var er *atlas.ErrorResponse
+				if !errors.As(err, &er) || er.StatusCode != 500 {
+					t.Fatalf("err = %v, want the last 500", err)
+				}
 			case tc.name == "400 not retried":
 				var er *atlas.ErrorResponse
 				if !errors.As(err, &er) || er.StatusCode != 400 || er.ErrorCode != "VALIDATION_ERROR" || atlas.Temporary(err) {
@@ -364,6 +369,23 @@ func TestFaultsThroughFake(t *testing.T) {
 				t.Errorf("requests = %d, want %d", got, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// Rate limiting is not a fault: it is retried past MaxTries, until the
+// caller's deadline, and the error then says what the last attempt saw.
+func TestRateLimitedRetriesUntilDeadline(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, atlas.V2, serviceAccount, fakeOptions())
+	srv.InjectFault(atlastest.Fault{PathContains: "/endpointService", Status: 429, Times: -1, ErrorCode: "RATE_LIMITED_TOKEN_BUCKET"})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.ListEndpointServices(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("err = %v, want the deadline, naming the last 429", err)
+	}
+	if got := srv.Count(http.MethodGet, "/endpointService"); got <= int(fastRetry.MaxTries) {
+		t.Errorf("requests = %d, want more than MaxTries (%d)", got, fastRetry.MaxTries)
 	}
 }
 

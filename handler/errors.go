@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -52,6 +53,16 @@ func (e *AtlasError) Error() string {
 }
 func (e *AtlasError) Unwrap() error { return e.Err }
 
+// atlasFailure wraps an Atlas call's error: one that ran into the deadline
+// (for example while waiting out rate limiting) is a DeadlineError, so the
+// operator reads "retried later", not "Atlas is broken".
+func atlasFailure(op, endpointID, projectID string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &DeadlineError{EndpointID: endpointID, ProjectID: projectID, Phase: op, Detail: err.Error()}
+	}
+	return &AtlasError{Op: op, EndpointID: endpointID, ProjectID: projectID, Err: err}
+}
+
 // RegistrationFailedError: every registration attempt ended REJECTED or with
 // an Atlas errorMessage; each attempt was deleted again.
 type RegistrationFailedError struct {
@@ -83,7 +94,7 @@ type DeadlineError struct {
 }
 
 func (e *DeadlineError) Error() string {
-	msg := fmt.Sprintf("deadline reached for endpoint %s in project %s while %s", e.EndpointID, e.ProjectID, e.Phase)
+	msg := fmt.Sprintf("deadline reached for endpoint %s in project %s during %s", e.EndpointID, e.ProjectID, e.Phase)
 	if e.Status != "" {
 		msg += fmt.Sprintf(" (Atlas status %s)", e.Status)
 	}

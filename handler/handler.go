@@ -188,7 +188,7 @@ const minWorkTime = time.Second
 func (h *Handler) registerEndpoint(ctx context.Context, api AtlasAPI, ep *awsvpc.Endpoint, res *Result) error {
 	svc, err := h.findService(ctx, api, ep.ServiceName)
 	if err != nil {
-		return &AtlasError{Op: "list endpoint services", EndpointID: ep.ID, ProjectID: h.cfg.ProjectID, Err: err}
+		return atlasFailure("list endpoint services", ep.ID, h.cfg.ProjectID, err)
 	}
 	if svc == nil {
 		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.cfg.ProjectID+" has service name "+ep.ServiceName

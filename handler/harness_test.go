@@ -146,11 +146,6 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return hs
 }
 
-// manual returns a manual payload for the seeded endpoint.
-func (hs *harness) manual() []byte {
-	return []byte(`{"vpcEndpointId":"` + hs.seeded.EndpointID + `"}`)
-}
-
 // event returns events/create-vpc-endpoint.json with the seeded endpoint's id.
 func (hs *harness) event() []byte {
 	b := readEvent(hs.t, "create-vpc-endpoint.json")

@@ -241,7 +241,7 @@ func (r *registration) deadlineErr(phase string) error {
 }
 
 func (r *registration) atlasErr(op string, err error) error {
-	return &AtlasError{Op: op, EndpointID: r.endpointID, ProjectID: r.h.cfg.ProjectID, Err: err}
+	return atlasFailure(op, r.endpointID, r.h.cfg.ProjectID, err)
 }
 
 // logFailure writes the one structured line a failure path owes the operator.
