@@ -79,6 +79,17 @@ func TestRegisterHappyPath(t *testing.T) {
 					t.Errorf("request %s %s is not on the %s routes", r.Method, r.Path, tt.version)
 				}
 			}
+			// Digest costs a 401 challenge before every call; bearer tokens (and the
+			// token request, which authenticates with Basic) do not.
+			authenticated, all := 0, len(hs.fake.Requests())
+			for _, r := range hs.fake.Requests() {
+				if r.Authenticated {
+					authenticated++
+				}
+			}
+			if wantAll := map[bool]int{false: 2 * authenticated, true: authenticated}[tt.oauth]; all != wantAll {
+				t.Errorf("atlas HTTP requests = %d for %d authenticated calls, want %d", all, authenticated, wantAll)
+			}
 			if tt.oauth && hs.fake.TokenRequests() != 1 {
 				t.Errorf("token requests = %d, want 1 (the token is reused)", hs.fake.TokenRequests())
 			}
