@@ -292,3 +292,54 @@ func TestSecretsNeverLeak(t *testing.T) {
 		})
 	}
 }
+
+// Every failure path logs a structured line that names the endpoint, the
+// project and what happens next; Atlas failures add its status.
+func TestFailureLinesAreComplete(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		setup  func(hs *harness)
+		budget time.Duration
+	}{
+		{"rejected every time", func(hs *harness) { hs.fake.RejectNext(3) }, 30 * time.Second},
+		{"transient 500", func(hs *harness) { hs.fake.InjectFault(atlastest.Fault{Method: "POST", Status: 500}) }, 30 * time.Second},
+		{"deadline while pending", func(hs *harness) { hs.fake.HoldPending(true) }, 1500 * time.Millisecond},
+		{"404 on POST", func(hs *harness) {
+			hs.fake.InjectFault(atlastest.Fault{Method: "POST", Status: 404, ErrorCode: "RESOURCE_NOT_FOUND"})
+		}, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hs := newHarness(t, harnessOptions{})
+			tt.setup(hs)
+			_, _ = hs.invoke(hs.event(), tt.budget)
+			failures := 0
+			for _, l := range hs.logLines() {
+				if l["level"] != "WARN" && l["level"] != "ERROR" {
+					continue
+				}
+				failures++
+				for _, k := range []string{"vpcEndpointId", "projectId", "next"} {
+					if s, _ := l[k].(string); s == "" {
+						t.Errorf("%q line lacks %s: %v", l["msg"], k, l)
+					}
+				}
+				_, hasAtlasStatus := l["atlasStatus"]
+				_, hasConnStatus := l["connectionStatus"]
+				if !hasAtlasStatus && !hasConnStatus {
+					t.Errorf("%q line has neither atlasStatus nor connectionStatus: %v", l["msg"], l)
+				}
+				if _, ok := l["attempt"]; !ok && l["msg"] != "atlas call failed; retrying" {
+					if _, ok := l["attempts"]; !ok {
+						t.Errorf("%q line lacks the attempt count: %v", l["msg"], l)
+					}
+				}
+			}
+			if failures == 0 {
+				t.Fatalf("no failure line logged:\n%s", hs.logs)
+			}
+		})
+	}
+}

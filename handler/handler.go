@@ -126,6 +126,7 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		return err
 	}
 	res.VPCEndpointID = req.endpointID
+	ctx = withEndpoint(ctx, req.endpointID)
 	if req.ignore != "" {
 		res.Outcome, res.Reason = OutcomeIgnored, req.ignore
 		return nil

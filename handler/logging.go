@@ -15,6 +15,7 @@ import (
 func RetryLogger(logger *slog.Logger, projectID string) func(context.Context, error, time.Duration) {
 	return func(ctx context.Context, err error, wait time.Duration) {
 		attrs := append([]slog.Attr{
+			slog.String("vpcEndpointId", endpointFrom(ctx)),
 			slog.String("projectId", projectID),
 			slog.Int64("waitMs", wait.Milliseconds()),
 			slog.String("error", err.Error()),
@@ -35,4 +36,17 @@ func atlasAttrs(err error) []slog.Attr {
 		slog.String("atlasErrorCode", apiErr.ErrorCode),
 		slog.String("atlasRequest", apiErr.Method+" "+apiErr.Path),
 	}
+}
+
+type endpointKey struct{}
+
+// withEndpoint records the endpoint an invocation works on, so lines logged
+// from inside the Atlas client can name it.
+func withEndpoint(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, endpointKey{}, id)
+}
+
+func endpointFrom(ctx context.Context) string {
+	id, _ := ctx.Value(endpointKey{}).(string)
+	return id
 }
