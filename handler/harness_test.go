@@ -23,6 +23,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
 	"github.com/atlasvpce/registrar/internal/motoserver"
+	"github.com/atlasvpce/registrar/internal/proc"
 )
 
 func TestMain(m *testing.M) { os.Exit(motoserver.Main(m)) }
@@ -48,7 +49,7 @@ type harness struct {
 	awsCfg aws.Config
 	aws    *awsRecorder
 	seeded *motoserver.Seeded
-	logs   *syncBuffer
+	logs   *proc.Buffer
 	ec2    awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
 }
 
@@ -124,7 +125,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.config(&cfg)
 	}
 
-	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &syncBuffer{}}
+	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}}
 	hs.ec2 = ec2.NewFromConfig(awsCfg)
 	if o.wrapEC2 != nil {
 		hs.ec2 = o.wrapEC2(hs.ec2)
@@ -297,21 +298,4 @@ func (r *awsRecorder) total() int {
 		n += c
 	}
 	return n
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

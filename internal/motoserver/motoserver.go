@@ -8,17 +8,18 @@
 package motoserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/atlasvpce/registrar/internal/proc"
 )
 
 // InstallHint says how to get moto_server; it is part of every "not found" error.
@@ -85,19 +86,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 }
 
 func start(ctx context.Context, bin string, log io.Writer) (*Server, error) {
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	tail := &tailBuffer{max: tailSize}
+	tail := &proc.Buffer{Max: tailSize}
 	out := io.Writer(tail)
 	if log != nil {
 		out = io.MultiWriter(tail, log)
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := proc.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr()
 	// Output is copied by goroutines that end when the pipe closes; if a
 	// grandchild escaped the group and kept it open, do not hang forever.
 	cmd.WaitDelay = 2 * time.Second
@@ -120,7 +120,7 @@ func start(ctx context.Context, bin string, log io.Writer) (*Server, error) {
 		if errors.Is(err, errExited) {
 			err = fmt.Errorf("%w: %v", err, waitErr) // waitErr is safe to read: exited is closed
 		}
-		return nil, fmt.Errorf("moto_server on port %d: %w; output:\n%s", port, err, tail.String())
+		return nil, fmt.Errorf("moto_server on port %d: %w; output:\n%s", port, err, strings.TrimSpace(tail.String()))
 	}
 	return s, nil
 }
@@ -156,7 +156,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 // safe to call more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		killGroup(s.cmd.Process)
+		proc.KillGroup(s.cmd.Process)
 		<-s.exited
 	})
 }
@@ -190,36 +190,4 @@ func (s *Server) post(ctx context.Context, path string) error {
 		return fmt.Errorf("moto %s: %s", path, resp.Status)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = b.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(bytes.TrimSpace(b.buf))
 }

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package proc
+
+import "errors"
+
+// Children is only implemented on Linux (it reads /proc); elsewhere it
+// returns errors.ErrUnsupported.
+func Children(int) ([]int, error) { return nil, errors.ErrUnsupported }

@@ -1,0 +1,19 @@
+//go:build !unix
+
+package proc
+
+import (
+	"os"
+	"syscall"
+)
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// KillGroup kills p; there are no process groups here.
+func KillGroup(p *os.Process) { _ = p.Kill() }
+
+// KillGroups does nothing here.
+func KillGroups([]int) {}
+
+// Exists cannot tell here; it assumes the process exists.
+func Exists(int) bool { return true }
