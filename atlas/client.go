@@ -280,7 +280,10 @@ func (c *Client) do(ctx context.Context, req *http.Request, v any) error {
 		if err == nil {
 			return struct{}{}, nil
 		}
-		lastErr = err
+		// An attempt cut short by the caller's deadline says less than the one before it.
+		if ctx.Err() == nil || lastErr == nil {
+			lastErr = err
+		}
 		if ctx.Err() != nil || !Temporary(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}
