@@ -1,0 +1,174 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/atlasvpce/registrar/internal/proc"
+)
+
+// emulator is a running aws-lambda-rie with the function under it.
+type emulator struct {
+	addr    string // host:port of the invoke API
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the process has been reaped
+	waitErr error         // valid once exited is closed
+	tail    *proc.Buffer
+	once    sync.Once
+}
+
+// startAttempts: a port probed as free can be taken before the emulator binds
+// it; fresh ports are cheap, so try a few times.
+const startAttempts = 3
+
+// startEmulator runs rie with the function binary bootstrap. The emulator
+// binds two ports: the invoke API and the Runtime API the function talks
+// to. The Runtime API defaults to 127.0.0.1:9001, which would make parallel
+// stacks collide, so both are chosen here.
+func startEmulator(ctx context.Context, rie, bootstrap string, env []string, log io.Writer) (*emulator, error) {
+	var lastErr error
+	for range startAttempts {
+		e, err := tryStartEmulator(ctx, rie, bootstrap, env, log)
+		if err == nil {
+			return e, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func tryStartEmulator(ctx context.Context, rie, bootstrap string, env []string, log io.Writer) (*emulator, error) {
+	ports, err := proc.FreePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	e := &emulator{
+		addr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		exited: make(chan struct{}),
+		tail:   &proc.Buffer{Max: 4 << 10},
+	}
+	out := io.Writer(e.tail)
+	if log != nil {
+		out = io.MultiWriter(e.tail, log)
+	}
+	// Never run with --help: this emulator build does not exit after printing it.
+	e.cmd = proc.Command(rie,
+		"--runtime-interface-emulator-address", e.addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		bootstrap)
+	e.cmd.Dir = filepath.Dir(bootstrap) // the function's working directory, as /var/task is in Lambda
+	e.cmd.Env = env
+	e.cmd.Stdout = out
+	e.cmd.Stderr = out
+	// The function inherits the output pipe; if it outlived the emulator,
+	// do not wait for it forever.
+	e.cmd.WaitDelay = 2 * time.Second
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the runtime interface emulator %s: %w", rie, err)
+	}
+	go func() {
+		e.waitErr = e.cmd.Wait()
+		close(e.exited)
+	}()
+	if err := e.waitReady(ctx); err != nil {
+		e.stop()
+		return nil, fmt.Errorf("runtime interface emulator on %s: %w; its output:\n%s", e.addr, err, strings.TrimSpace(e.tail.String()))
+	}
+	return e, nil
+}
+
+// waitReady polls until the invoke API accepts connections. The emulator
+// starts the function only on the first invoke, so this says nothing about
+// the function itself.
+func (e *emulator) waitReady(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	d := net.Dialer{Timeout: time.Second}
+	for {
+		if c, err := d.DialContext(ctx, "tcp", e.addr); err == nil {
+			_ = c.Close()
+			return nil
+		}
+		select {
+		case <-e.exited:
+			return fmt.Errorf("exited before it was ready: %v", e.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("not accepting connections: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// stop kills the function and the emulator and waits for the emulator to be
+// reaped. The emulator puts the function in a process group of its own, so
+// that group is killed separately. Safe to call more than once.
+func (e *emulator) stop() {
+	e.once.Do(func() {
+		p := e.cmd.Process
+		kids, _ := proc.Children(p.Pid)
+		if runtime.GOOS != "linux" {
+			// Without /proc the function's pid is unknown: let the emulator
+			// stop it (it sends SIGTERM, then SIGKILL after 2s).
+			_ = p.Signal(syscall.SIGTERM)
+			select {
+			case <-e.exited:
+			case <-time.After(3 * time.Second):
+			}
+		}
+		proc.KillGroups(kids)
+		proc.KillGroup(p)
+		<-e.exited
+	})
+}
+
+// running reports whether the emulator process is still alive.
+func (e *emulator) running() bool {
+	select {
+	case <-e.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// functionEnv is the environment of the emulator, which passes all of it to
+// the function. The host's AWS and Atlas settings are dropped so that nothing
+// can point the function at a real account.
+func functionEnv(base, extra []string) []string {
+	env := make([]string, 0, len(base)+len(extra)+4)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "ATLAS_") || strings.HasPrefix(k, "_LAMBDA") ||
+			k == "DEADLINE_MARGIN" || k == "_HANDLER" || k == "LOG_LEVEL" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE="+os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+	)
+	return append(env, extra...)
+}
+
+// checkExecutable reports a missing or unusable binary with what it is for.
+func checkExecutable(what, path string) error {
+	if err := proc.CheckExecutable(path); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
