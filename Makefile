@@ -44,9 +44,17 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck and cfn-lint.
 	cfn-lint template.yaml
 
 .PHONY: test
-test: tools build lint ## Run every test with the race detector, then a short fuzz of event decoding.
+test: tools build lint ## Run every test with the race detector, then a short run of each fuzz target.
 	BOOTSTRAP=$(BIN)/bootstrap RIE=$(BIN)/aws-lambda-rie $(GO) test -race -count=1 ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./handler
+	$(MAKE) --no-print-directory fuzz
+
+# -fuzzminimizetime 1x: a short run should fuzz, not spend its time shrinking
+# each new input (60 s apiece by default).
+.PHONY: fuzz
+fuzz: ## Fuzz event decoding, credential parsing and error decoding for FUZZTIME each.
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./handler/event
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCredentials$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./atlas
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./atlas
 
 .PHONY: run
 run: tools build ## Register an endpoint end to end on this machine: moto, the Atlas fake, the runtime emulator.

@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"github.com/atlasvpce/registrar/handler/event"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,11 +43,11 @@ func (benchSecrets) SecretJSON(context.Context, string) ([]byte, error) {
 func eventTemplate(tb testing.TB) [][]byte {
 	tb.Helper()
 	ev := readEvent(tb, "create-vpc-endpoint.json")
-	req, err := parseEvent(ev)
-	if err != nil || req.endpointID == "" {
+	req, err := event.Parse(ev)
+	if err != nil || req.EndpointID == "" {
 		tb.Fatalf("fixture: %v", err)
 	}
-	return bytes.Split(ev, []byte(req.endpointID))
+	return bytes.Split(ev, []byte(req.EndpointID))
 }
 
 // appendEndpointID appends vpce- and i as 17 hex digits.
@@ -143,16 +144,4 @@ func BenchmarkHandle(b *testing.B) {
 		b.Fatalf("%d endpoint service lists in a warm container, want 0", lists)
 	}
 	b.ReportMetric(float64(sent)/float64(b.N), "http-requests/op")
-}
-
-// BenchmarkParseEvent measures decoding the EventBridge CloudTrail event.
-func BenchmarkParseEvent(b *testing.B) {
-	ev := readEvent(b, "create-vpc-endpoint.json")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(ev)))
-	for b.Loop() {
-		if _, err := parseEvent(ev); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/handler/event"
 )
 
 // The function returns these named types because Lambda reports the Go type
@@ -115,7 +116,7 @@ func errorType(err error) string {
 
 // nextAfterError says in the log what happens to the event after err.
 func nextAfterError(err error) string {
-	if _, ok := errors.AsType[*InvalidEventError](err); ok {
+	if _, ok := errors.AsType[*event.InvalidEventError](err); ok {
 		return "not-retryable: fix the event or the rule; Lambda's retries will fail the same way and the event goes to the failure queue"
 	}
 	return "lambda-retry: Lambda retries the event, then sends it to the failure queue"

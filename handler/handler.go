@@ -17,6 +17,7 @@ import (
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/handler/event"
 )
 
 // EndpointLookup reads a VPC endpoint from EC2.
@@ -121,30 +122,30 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 }
 
 func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error {
-	req, err := parseEvent(payload)
+	req, err := event.Parse(payload)
 	if err != nil {
 		return err
 	}
-	res.VPCEndpointID = req.endpointID
-	ctx = withEndpoint(ctx, req.endpointID)
-	if req.ignore != "" {
-		res.Outcome, res.Reason = OutcomeIgnored, req.ignore
+	res.VPCEndpointID = req.EndpointID
+	ctx = withEndpoint(ctx, req.EndpointID)
+	if req.Ignore != "" {
+		res.Outcome, res.Reason = OutcomeIgnored, req.Ignore
 		return nil
 	}
 
-	ctx, cancel, err := h.workContext(ctx, req.endpointID)
+	ctx, cancel, err := h.workContext(ctx, req.EndpointID)
 	if err != nil {
 		return err
 	}
 	defer cancel()
 
-	ep, err := h.deps.Endpoints.LookupEndpoint(ctx, req.endpointID)
+	ep, err := h.deps.Endpoints.LookupEndpoint(ctx, req.EndpointID)
 	switch {
 	case errors.Is(err, awsvpc.ErrEndpointNotFound):
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint does not exist in EC2 (deleted, or in another account or region)"
 		return nil
 	case err != nil:
-		return &LookupError{EndpointID: req.endpointID, Err: err}
+		return &LookupError{EndpointID: req.EndpointID, Err: err}
 	}
 	res.VPCID, res.SubnetIDs, res.ServiceName = ep.VPCID, ep.SubnetIDs, ep.ServiceName
 	if ep.Type != "Interface" {

@@ -13,6 +13,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/handler/event"
 	"github.com/atlasvpce/registrar/internal/motoserver"
 )
 
@@ -415,7 +416,7 @@ func TestInvalidIDMakesNoCall(t *testing.T) {
 			hs := newHarness(t, harnessOptions{})
 			payload, _ := json.Marshal(map[string]string{"vpcEndpointId": id})
 			_, err := hs.invoke(payload, 30*time.Second)
-			if _, ok := errors.AsType[*InvalidEventError](err); !ok {
+			if _, ok := errors.AsType[*event.InvalidEventError](err); !ok {
 				t.Fatalf("Handle() error = %v, want *InvalidEventError", err)
 			}
 			if hs.aws.total() != 0 || len(hs.fake.Requests()) != 0 {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -145,6 +146,15 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Logger: logger,
 	})
 	return hs
+}
+
+func readEvent(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // event returns events/create-vpc-endpoint.json with the seeded endpoint's id.

@@ -29,7 +29,7 @@ func TestParseEmulatorLog(t *testing.T) {
 
 func TestParseBench(t *testing.T) {
 	out := "goos: linux\nBenchmarkHandle-2   \t 438\t 2725696 ns/op\t 6.000 http-requests/op\t 101657 B/op\t 1149 allocs/op\n" +
-		"BenchmarkParseEvent-2\t8883\t129403 ns/op\t35.05 MB/s\t10616 B/op\t78 allocs/op\nPASS\n"
+		"BenchmarkParse-2\t8883\t129403 ns/op\t35.05 MB/s\t10616 B/op\t78 allocs/op\nPASS\n"
 	rs := parseBench(out)
 	if len(rs) != 2 {
 		t.Fatalf("got %d results, want 2", len(rs))

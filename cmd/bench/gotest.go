@@ -19,7 +19,7 @@ type benchResult struct {
 
 // goBench runs the handler's benchmarks and parses their lines.
 func goBench(ctx context.Context, goBin, root string) ([]benchResult, string, error) {
-	cmd := exec.CommandContext(ctx, goBin, "test", "-run", "^$", "-bench", ".", "-benchmem", "./handler")
+	cmd := exec.CommandContext(ctx, goBin, "test", "-run", "^$", "-bench", ".", "-benchmem", "./handler/...")
 	cmd.Dir = root
 	b, err := cmd.CombinedOutput()
 	out := string(b)
@@ -61,7 +61,7 @@ func parseBench(out string) []benchResult {
 }
 
 func printBenches(w io.Writer, rs []benchResult) {
-	fmt.Fprintln(w, "Per event: go test -run '^$' -bench . -benchmem ./handler")
+	fmt.Fprintln(w, "Per event: go test -run '^$' -bench . -benchmem ./handler/...")
 	fmt.Fprintln(w, "  in-process fakes on loopback; ns/op is wall time, and BenchmarkHandle's includes its 1ms poll interval")
 	table := [][]string{{"", "runs", "ns/op", "B/op", "allocs/op", "other"}}
 	for _, r := range rs {

@@ -1,4 +1,4 @@
-package handler
+package event
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ var endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
 
 func readEvent(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "events", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func createDetail(responseElements string) string {
 	"responseElements":` + responseElements + `}`
 }
 
-func TestParseEventAccepted(t *testing.T) {
+func TestParseAccepted(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
@@ -56,21 +56,21 @@ func TestParseEventAccepted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseEvent([]byte(tt.payload))
+			got, err := Parse([]byte(tt.payload))
 			if err != nil {
-				t.Fatalf("parseEvent() error = %v", err)
+				t.Fatalf("Parse() error = %v", err)
 			}
-			if got.endpointID != tt.wantID || got.source != tt.wantSource {
-				t.Errorf("parseEvent() = %+v, want id %q source %q", got, tt.wantID, tt.wantSource)
+			if got.EndpointID != tt.wantID || got.Source != tt.wantSource {
+				t.Errorf("Parse() = %+v, want id %q source %q", got, tt.wantID, tt.wantSource)
 			}
-			if (tt.wantIgnore == "") != (got.ignore == "") || !strings.Contains(got.ignore, tt.wantIgnore) {
-				t.Errorf("ignore = %q, want it to contain %q", got.ignore, tt.wantIgnore)
+			if (tt.wantIgnore == "") != (got.Ignore == "") || !strings.Contains(got.Ignore, tt.wantIgnore) {
+				t.Errorf("ignore = %q, want it to contain %q", got.Ignore, tt.wantIgnore)
 			}
 		})
 	}
 }
 
-func TestParseEventRejected(t *testing.T) {
+func TestParseRejected(t *testing.T) {
 	t.Parallel()
 	huge := `{"vpcEndpointId":"vpce-0123456789abcdef0","pad":"` + strings.Repeat("x", maxPayloadBytes) + `"}`
 	tests := []struct {
@@ -105,10 +105,10 @@ func TestParseEventRejected(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := parseEvent([]byte(tt.payload))
+			_, err := Parse([]byte(tt.payload))
 			ie, ok := errors.AsType[*InvalidEventError](err)
 			if !ok {
-				t.Fatalf("parseEvent() error = %v, want *InvalidEventError", err)
+				t.Fatalf("Parse() error = %v, want *InvalidEventError", err)
 			}
 			msg := ie.Error()
 			for _, w := range append(tt.want, "accepted:") {
@@ -123,10 +123,10 @@ func TestParseEventRejected(t *testing.T) {
 	}
 }
 
-// FuzzParseEvent checks that no payload panics and every outcome is either a
+// FuzzParse checks that no payload panics and every outcome is either a
 // valid id, an ignore reason, or an *InvalidEventError.
-func FuzzParseEvent(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("..", "events", "*.json"))
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
 	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -137,15 +137,27 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0"}}}`))))
 	f.Add([]byte(`{"vpcEndpointId":"vpce-1/../x"}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		r, err := parseEvent(payload)
+		r, err := Parse(payload)
 		if err != nil {
 			if _, ok := errors.AsType[*InvalidEventError](err); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return
 		}
-		if r.ignore == "" && !endpointIDPattern.MatchString(r.endpointID) {
-			t.Fatalf("accepted invalid id %q", r.endpointID)
+		if r.Ignore == "" && !endpointIDPattern.MatchString(r.EndpointID) {
+			t.Fatalf("accepted invalid id %q", r.EndpointID)
 		}
 	})
+}
+
+// BenchmarkParse measures decoding the EventBridge CloudTrail event.
+func BenchmarkParse(b *testing.B) {
+	ev := readEvent(b, "create-vpc-endpoint.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ev)))
+	for b.Loop() {
+		if _, err := Parse(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

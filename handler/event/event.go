@@ -1,4 +1,7 @@
-package handler
+// Package event decodes what reaches the function: an EventBridge event for
+// CloudTrail's CreateVpcEndpoint, or a manual {"vpcEndpointId": "vpce-…"}.
+// It is kept apart from the handler so that it can be fuzzed on its own.
+package event
 
 import (
 	"bytes"
@@ -20,11 +23,11 @@ const (
 	maxPayloadBytes      = 1 << 20
 )
 
-// request is what an invocation asks for once the payload is decoded.
-type request struct {
-	source     string // "eventbridge" or "manual"
-	endpointID string
-	ignore     string // non-empty: nothing to do, and why
+// Request is what an invocation asks for once the payload is decoded.
+type Request struct {
+	Source     string // "eventbridge" or "manual"
+	EndpointID string // validated: vpce- and 8 to 17 lower-case hex digits
+	Ignore     string // non-empty: nothing to do, and why
 }
 
 // InvalidEventError reports a payload the function cannot act on. It says what
@@ -39,44 +42,44 @@ func (e *InvalidEventError) Error() string {
 		e.Problem, e.Received, cloudTrailDetailType, createEventName)
 }
 
-// parseEvent decodes an EventBridge CloudTrail event or a manual payload.
+// Parse decodes an EventBridge CloudTrail event or a manual payload.
 // Decoding is tolerant of CloudTrail's shape changes (sets that are "", an
 // object or an array; numeric ownerId) because only identifiers are taken from
 // the event: everything else is read from EC2 afterwards.
-func parseEvent(payload []byte) (request, error) {
+func Parse(payload []byte) (Request, error) {
 	payload = bytes.TrimSpace(payload)
 	switch {
 	case len(payload) == 0:
-		return request{}, &InvalidEventError{Received: "an empty payload", Problem: "nothing to decode"}
+		return Request{}, &InvalidEventError{Received: "an empty payload", Problem: "nothing to decode"}
 	case len(payload) > maxPayloadBytes:
-		return request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes", len(payload)), Problem: fmt.Sprintf("payload larger than %d bytes", maxPayloadBytes)}
+		return Request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes", len(payload)), Problem: fmt.Sprintf("payload larger than %d bytes", maxPayloadBytes)}
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &top); err != nil {
-		return request{}, &InvalidEventError{Received: describeJSON(payload), Problem: "not a JSON object: " + jsonProblem(err)}
+		return Request{}, &InvalidEventError{Received: describeJSON(payload), Problem: "not a JSON object: " + jsonProblem(err)}
 	}
 
 	if raw, ok := top["vpcEndpointId"]; ok && top["detail"] == nil {
 		id, err := stringField(raw, "vpcEndpointId")
 		if err != nil {
-			return request{}, &InvalidEventError{Received: "a manual payload", Problem: err.Error()}
+			return Request{}, &InvalidEventError{Received: "a manual payload", Problem: err.Error()}
 		}
-		return validated(request{source: "manual", endpointID: id})
+		return validated(Request{Source: "manual", EndpointID: id})
 	}
 
 	if _, ok := top["detail-type"]; !ok {
-		return request{}, &InvalidEventError{Received: "a JSON object with keys " + keyList(top), Problem: `neither "detail-type" nor "vpcEndpointId" is present`}
+		return Request{}, &InvalidEventError{Received: "a JSON object with keys " + keyList(top), Problem: `neither "detail-type" nor "vpcEndpointId" is present`}
 	}
 	detailType, err := stringField(top["detail-type"], "detail-type")
 	if err != nil {
-		return request{}, &InvalidEventError{Received: "an EventBridge event", Problem: err.Error()}
+		return Request{}, &InvalidEventError{Received: "an EventBridge event", Problem: err.Error()}
 	}
 	source, err := stringField(top["source"], "source")
 	if err != nil {
-		return request{}, &InvalidEventError{Received: "an EventBridge event", Problem: err.Error()}
+		return Request{}, &InvalidEventError{Received: "an EventBridge event", Problem: err.Error()}
 	}
 	if detailType != cloudTrailDetailType || source != ec2Source {
-		return request{}, &InvalidEventError{
+		return Request{}, &InvalidEventError{
 			Received: fmt.Sprintf("an EventBridge event with detail-type %q and source %q", truncate(detailType, 64), truncate(source, 64)),
 			Problem:  "wrong event type; check the EventBridge rule's pattern",
 		}
@@ -92,32 +95,32 @@ type cloudTrailRecord struct {
 	ResponseElements json.RawMessage `json:"responseElements"`
 }
 
-func parseCloudTrail(detail json.RawMessage) (request, error) {
+func parseCloudTrail(detail json.RawMessage) (Request, error) {
 	const received = "an EventBridge CloudTrail event"
 	var rec cloudTrailRecord
 	if isNull(detail) {
-		return request{}, &InvalidEventError{Received: received, Problem: `"detail" is missing or null`}
+		return Request{}, &InvalidEventError{Received: received, Problem: `"detail" is missing or null`}
 	}
 	if err := json.Unmarshal(detail, &rec); err != nil {
-		return request{}, &InvalidEventError{Received: received, Problem: `"detail" is not a JSON object: ` + jsonProblem(err)}
+		return Request{}, &InvalidEventError{Received: received, Problem: `"detail" is not a JSON object: ` + jsonProblem(err)}
 	}
 	eventSource, err := stringField(rec.EventSource, "detail.eventSource")
 	if err != nil {
-		return request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	eventName, err := stringField(rec.EventName, "detail.eventName")
 	if err != nil {
-		return request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	if eventSource != ec2EventSource || eventName != createEventName {
 		// A widened rule is not an error worth retrying; say what arrived and move on.
-		return request{source: "eventbridge", ignore: fmt.Sprintf("event %s from %s is not %s", truncate(eventName, 64), truncate(eventSource, 64), createEventName)}, nil
+		return Request{Source: "eventbridge", Ignore: fmt.Sprintf("event %s from %s is not %s", truncate(eventName, 64), truncate(eventSource, 64), createEventName)}, nil
 	}
 	if code := strings.TrimSpace(string(rec.ErrorCode)); code != "" && code != "null" && code != `""` {
-		return request{source: "eventbridge", ignore: "the CreateVpcEndpoint call failed (errorCode " + truncate(code, 80) + "); no endpoint was created"}, nil
+		return Request{Source: "eventbridge", Ignore: "the CreateVpcEndpoint call failed (errorCode " + truncate(code, 80) + "); no endpoint was created"}, nil
 	}
 	if isNull(rec.ResponseElements) {
-		return request{source: "eventbridge", ignore: "the CreateVpcEndpoint call has no responseElements; no endpoint was created"}, nil
+		return Request{Source: "eventbridge", Ignore: "the CreateVpcEndpoint call has no responseElements; no endpoint was created"}, nil
 	}
 	var resp struct {
 		CreateVpcEndpointResponse *struct {
@@ -127,22 +130,22 @@ func parseCloudTrail(detail json.RawMessage) (request, error) {
 		} `json:"CreateVpcEndpointResponse"`
 	}
 	if err := json.Unmarshal(rec.ResponseElements, &resp); err != nil {
-		return request{}, &InvalidEventError{Received: received, Problem: "detail.responseElements has an unexpected shape: " + jsonProblem(err)}
+		return Request{}, &InvalidEventError{Received: received, Problem: "detail.responseElements has an unexpected shape: " + jsonProblem(err)}
 	}
 	if resp.CreateVpcEndpointResponse == nil || resp.CreateVpcEndpointResponse.VPCEndpoint == nil {
-		return request{}, &InvalidEventError{Received: received, Problem: "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint is missing"}
+		return Request{}, &InvalidEventError{Received: received, Problem: "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint is missing"}
 	}
 	id, err := stringField(resp.CreateVpcEndpointResponse.VPCEndpoint.VPCEndpointID, "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint.vpcEndpointId")
 	if err != nil {
-		return request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	return validated(request{source: "eventbridge", endpointID: id})
+	return validated(Request{Source: "eventbridge", EndpointID: id})
 }
 
 // validated checks the endpoint id before it can reach any URL or API call.
-func validated(r request) (request, error) {
-	if err := atlas.ValidateEndpointID(r.endpointID); err != nil {
-		return request{}, &InvalidEventError{Received: "a " + r.source + " payload", Problem: err.Error()}
+func validated(r Request) (Request, error) {
+	if err := atlas.ValidateEndpointID(r.EndpointID); err != nil {
+		return Request{}, &InvalidEventError{Received: "a " + r.Source + " payload", Problem: err.Error()}
 	}
 	return r, nil
 }
@@ -211,4 +214,12 @@ func keyList(m map[string]json.RawMessage) string {
 		keys = append(keys[:10], "…")
 	}
 	return "[" + strings.Join(keys, " ") + "]"
+}
+
+// truncate keeps echoed input short so a hostile value cannot flood a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
