@@ -137,15 +137,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
+	// A hostile or broken server must not park the client for years: cap it.
+	const maxWait = 24 * time.Hour
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if n <= 0 {
 			return 0
 		}
-		const maxSeconds = int64(24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second
+		return time.Duration(min(n, int64(maxWait/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxWait)
 	}
 	return 0
 }
