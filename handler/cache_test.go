@@ -1,0 +1,142 @@
+package handler
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/awsvpc"
+)
+
+// stubLookup answers every endpoint as an Interface endpoint for one service name.
+type stubLookup map[string]string // endpoint id -> service name
+
+func (s stubLookup) LookupEndpoint(_ context.Context, id string) (*awsvpc.Endpoint, error) {
+	name, ok := s[id]
+	if !ok {
+		return nil, awsvpc.ErrEndpointNotFound
+	}
+	return &awsvpc.Endpoint{ID: id, VPCID: "vpc-1", ServiceName: name, Type: "Interface", State: "available"}, nil
+}
+
+type stubSecrets struct{ calls int }
+
+func (s *stubSecrets) SecretJSON(context.Context, string) ([]byte, error) {
+	s.calls++
+	return []byte(`{"publicKey":"p","privateKey":"k"}`), nil
+}
+
+// growingAtlas lists one more endpoint service on each list call, as a project
+// does when someone adds a service while the container is warm. Endpoints
+// become AVAILABLE as soon as they are posted.
+type growingAtlas struct {
+	mu        sync.Mutex
+	services  []atlas.EndpointService
+	lists     int
+	endpoints map[string]bool
+}
+
+func (g *growingAtlas) ListEndpointServices(context.Context) ([]atlas.EndpointService, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lists++
+	return g.services[:min(g.lists, len(g.services))], nil
+}
+
+func (g *growingAtlas) GetInterfaceEndpoint(_ context.Context, _, id string) (*atlas.InterfaceEndpoint, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.endpoints[id] {
+		return nil, &atlas.ErrorResponse{StatusCode: 404}
+	}
+	return &atlas.InterfaceEndpoint{ID: id, ConnectionStatus: atlas.StatusAvailable}, nil
+}
+
+func (g *growingAtlas) CreateInterfaceEndpoint(_ context.Context, _, id string) (*atlas.InterfaceEndpoint, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.endpoints[id] = true
+	return &atlas.InterfaceEndpoint{ID: id, ConnectionStatus: atlas.StatusPendingAcceptance}, nil
+}
+
+func (g *growingAtlas) DeleteInterfaceEndpoint(context.Context, string, string) error { return nil }
+
+var _ AtlasAPI = (*growingAtlas)(nil)
+
+// The service list is cached per container, and a name it lacks refreshes it
+// once before the endpoint is declared not meant for Atlas.
+func TestServiceCacheRefreshesOnceOnMiss(t *testing.T) {
+	t.Parallel()
+	const svcA, svcB = "com.amazonaws.vpce.us-east-1.vpce-svc-0aaaaaaaaaaaaaaaa", "com.amazonaws.vpce.us-east-1.vpce-svc-0bbbbbbbbbbbbbbbb"
+	api := &growingAtlas{
+		services: []atlas.EndpointService{
+			{ID: "5f00000000000000000000a1", EndpointServiceName: svcA},
+			{ID: "5f00000000000000000000b2", EndpointServiceName: svcB},
+		},
+		endpoints: map[string]bool{},
+	}
+	secrets := &stubSecrets{}
+	h := New(Config{ProjectID: "5f0000000000000000000001", MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: time.Hour}, Deps{
+		Endpoints: stubLookup{"vpce-0000000000000000a": svcA, "vpce-0000000000000000b": svcB, "vpce-0000000000000000c": "com.amazonaws.us-east-1.s3"},
+		Secrets:   secrets,
+		NewAtlas:  func(atlas.Credentials) (AtlasAPI, error) { return api, nil },
+	})
+	steps := []struct {
+		id          string
+		wantOutcome string
+		wantService string
+		wantLists   int
+	}{
+		{"vpce-0000000000000000a", OutcomeRegistered, "5f00000000000000000000a1", 1}, // cold: one list
+		{"vpce-0000000000000000a", OutcomeAlreadyRegistered, "5f00000000000000000000a1", 1},
+		{"vpce-0000000000000000b", OutcomeRegistered, "5f00000000000000000000b2", 2}, // miss: refreshed, found
+		{"vpce-0000000000000000b", OutcomeAlreadyRegistered, "5f00000000000000000000b2", 2},
+		{"vpce-0000000000000000c", OutcomeIgnored, "", 3}, // miss: refreshed once, still absent
+	}
+	for _, s := range steps {
+		res, err := h.Handle(context.Background(), []byte(`{"vpcEndpointId":"`+s.id+`"}`))
+		if err != nil {
+			t.Fatalf("%s: %v", s.id, err)
+		}
+		if res.Outcome != s.wantOutcome || res.EndpointServiceID != s.wantService || api.lists != s.wantLists {
+			t.Errorf("%s: outcome %q service %q after %d lists; want %q %q after %d",
+				s.id, res.Outcome, res.EndpointServiceID, api.lists, s.wantOutcome, s.wantService, s.wantLists)
+		}
+	}
+	if secrets.calls != 1 {
+		t.Errorf("secret fetched %d times, want 1 for a warm container", secrets.calls)
+	}
+}
+
+// Cached credentials expire after the TTL, so a rotated secret is picked up
+// even by a container that never sees a 401.
+func TestCredentialsExpireAfterTTL(t *testing.T) {
+	t.Parallel()
+	const svc = "com.amazonaws.vpce.us-east-1.vpce-svc-0aaaaaaaaaaaaaaaa"
+	api := &growingAtlas{services: []atlas.EndpointService{{ID: "5f00000000000000000000a1", EndpointServiceName: svc}}, endpoints: map[string]bool{}}
+	secrets := &stubSecrets{}
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	h := New(Config{ProjectID: "5f0000000000000000000001", MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: 15 * time.Minute}, Deps{
+		Endpoints: stubLookup{"vpce-0000000000000000a": svc},
+		Secrets:   secrets,
+		NewAtlas:  func(atlas.Credentials) (AtlasAPI, error) { return api, nil },
+		Now:       func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+	})
+	for _, step := range []struct {
+		advance   time.Duration
+		wantCalls int
+	}{{0, 1}, {14 * time.Minute, 1}, {2 * time.Minute, 2}} {
+		mu.Lock()
+		now = now.Add(step.advance)
+		mu.Unlock()
+		if _, err := h.Handle(context.Background(), []byte(`{"vpcEndpointId":"vpce-0000000000000000a"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if secrets.calls != step.wantCalls {
+			t.Errorf("after +%s: secret fetched %d times, want %d", step.advance, secrets.calls, step.wantCalls)
+		}
+	}
+}
