@@ -113,6 +113,7 @@ type Fake struct {
 	requests      []Request
 	faults        []*Fault
 	rejectNext    int
+	rejectFirst   map[string]bool // endpoint ids whose next registration is rejected
 	failNext      int
 	failMsg       string
 	holdPending   bool
@@ -270,6 +271,19 @@ func (f *Fake) RejectNext(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.rejectNext = n
+}
+
+// RejectFirst makes the next registration of each of ids end REJECTED, and no
+// other: unlike RejectNext it does not depend on the order POSTs arrive in.
+func (f *Fake) RejectFirst(ids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rejectFirst == nil {
+		f.rejectFirst = map[string]bool{}
+	}
+	for _, id := range ids {
+		f.rejectFirst[id] = true
+	}
 }
 
 // FailNextWithMessage makes the next n registrations stay PENDING with errorMessage

@@ -839,3 +839,34 @@ func TestOptions(t *testing.T) {
 		}()
 	}
 }
+
+func TestRejectFirst(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	s := start(t, options(clk))
+	auth := token(t, s)
+	a, b := "vpce-000000000000000b1", "vpce-000000000000000b2"
+	s.RejectFirst(b)
+	for _, id := range []string{a, b} {
+		if r := send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+id+`"}`, auth); r.status != 200 {
+			t.Fatalf("create %s: %d", id, r.status)
+		}
+	}
+	clk.Advance(time.Hour)
+	if ie, _ := s.Endpoint(sid, a); ie.ConnectionStatus != atlas.StatusAvailable {
+		t.Errorf("%s = %+v, want AVAILABLE (not chosen)", a, ie)
+	}
+	if ie, _ := s.Endpoint(sid, b); ie.ConnectionStatus != atlas.StatusRejected {
+		t.Errorf("%s = %+v, want REJECTED", b, ie)
+	}
+	// Only the first registration: after a delete, the same id registers.
+	send(t, s, http.MethodDelete, v2Endpoints+"/"+b, v2Type, "", auth)
+	clk.Advance(time.Hour)
+	if r := send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+b+`"}`, auth); r.status != 200 {
+		t.Fatalf("create %s again: %d", b, r.status)
+	}
+	clk.Advance(time.Hour)
+	if ie, _ := s.Endpoint(sid, b); ie.ConnectionStatus != atlas.StatusAvailable {
+		t.Errorf("%s second registration = %+v, want AVAILABLE", b, ie)
+	}
+}

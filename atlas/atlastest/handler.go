@@ -388,7 +388,10 @@ func (f *Fake) createEndpoint(w http.ResponseWriter, version, sid string, body [
 		return
 	}
 	e := &endpoint{id: id, created: now}
-	if f.rejectNext > 0 {
+	if f.rejectFirst[id] {
+		delete(f.rejectFirst, id)
+		e.rejected = true
+	} else if f.rejectNext > 0 {
 		f.rejectNext--
 		e.rejected = true
 	} else if f.failNext > 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,7 +197,10 @@ func run(ctx context.Context, cfg config, logw io.Writer) *report {
 		DeleteDelay:       stepDelay(cfg.step),
 		RateLimit:         &atlastest.TokenBucket{Capacity: cfg.capacity, Refill: cfg.refill, Interval: cfg.interval},
 	})
-	srv := httptest.NewServer(rejectFirst(fake, reject))
+	for id := range reject {
+		fake.RejectFirst(id)
+	}
+	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
 	var retries, retryAfters atomic.Int64
@@ -322,62 +324,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// rejectFirst makes the fake answer the first registration of each endpoint
-// in ids REJECTED, and no other. The fake's RejectNext applies to whichever
-// POST comes next, so POSTs are serialised here while one is armed.
-func rejectFirst(fake *atlastest.Fake, ids map[string]bool) http.Handler {
-	var mu sync.Mutex
-	done := map[string]bool{}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || len(ids) == 0 {
-			fake.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var req struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(body, &req)
-		mu.Lock()
-		defer mu.Unlock()
-		if !ids[req.ID] || done[req.ID] {
-			fake.ServeHTTP(w, r)
-			return
-		}
-		fake.RejectNext(1)
-		rec := &statusRecorder{ResponseWriter: w}
-		fake.ServeHTTP(rec, r)
-		fake.RejectNext(0) // unused when the POST did not create the endpoint (401, 429)
-		if rec.status == http.StatusOK {
-			done[req.ID] = true
-		}
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
 }
 
 // stepDelay maps the flag to the fake's convention: zero there means its
