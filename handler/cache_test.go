@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,32 @@ func TestCredentialsExpireAfterTTL(t *testing.T) {
 		if secrets.calls != step.wantCalls {
 			t.Errorf("after +%s: secret fetched %d times, want %d", step.advance, secrets.calls, step.wantCalls)
 		}
+	}
+}
+
+// slowLookup blocks until the caller's deadline, as an EC2 lookup still
+// waiting out eventual consistency does.
+type slowLookup struct{}
+
+func (slowLookup) LookupEndpoint(ctx context.Context, _ string) (*awsvpc.Endpoint, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestDeadlineDuringLookup(t *testing.T) {
+	t.Parallel()
+	h := New(Config{ProjectID: "5f0000000000000000000001", MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, DeadlineMargin: 100 * time.Millisecond}, Deps{
+		Endpoints: slowLookup{},
+		Secrets:   &stubSecrets{},
+		NewAtlas:  func(atlas.Credentials) (AtlasAPI, error) { t.Fatal("Atlas must not be reached"); return nil, nil },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel()
+	_, err := h.Handle(ctx, []byte(`{"vpcEndpointId":"vpce-0000000000000000a"}`))
+	if de, ok := errors.AsType[*DeadlineError](err); !ok || de.Phase != "the EC2 lookup" {
+		t.Fatalf("Handle() error = %v, want a DeadlineError during the EC2 lookup", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("the handler used up the margin kept for reporting")
 	}
 }

@@ -144,6 +144,8 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 	case errors.Is(err, awsvpc.ErrEndpointNotFound):
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint does not exist in EC2 (deleted, or in another account or region)"
 		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return &DeadlineError{EndpointID: req.EndpointID, ProjectID: h.cfg.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
 	case err != nil:
 		return &LookupError{EndpointID: req.EndpointID, Err: err}
 	}
