@@ -331,7 +331,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, v any) error {
 	// The caller's context ended while waiting to retry: report that, and what the
 	// last attempt saw (not wrapped, so Temporary and errors.Is see only the ctx).
 	if ctx.Err() != nil && !errors.Is(lastErr, context.Canceled) && !errors.Is(lastErr, context.DeadlineExceeded) {
-		return fmt.Errorf("atlas: %s %s: %w (last attempt: %v)", req.Method, req.URL.Path, err, lastErr)
+		return fmt.Errorf("atlas: %s %s: %w (last attempt: %v)", req.Method, req.URL.Path, context.Cause(ctx), lastErr)
 	}
 	// Return the attempt's own error rather than backoff's wrapping of it.
 	return lastErr

@@ -30,7 +30,7 @@ func TestSecretJSON(t *testing.T) {
 	// createSecret stores a secret named for the test, with a string or binary value.
 	createSecret := func(t *testing.T, binary bool) (name, arn string) {
 		t.Helper()
-		name = "awsvpc/" + t.Name()
+		name = motoserver.UniqueName("awsvpc/" + t.Name())
 		in := &secretsmanager.CreateSecretInput{Name: aws.String(name)}
 		if binary {
 			in.SecretBinary = []byte(secretJSON())

@@ -82,7 +82,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.secretJSON != nil {
 		secret = *o.secretJSON
 	}
-	secretName := "atlas/" + regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]`).ReplaceAllString(t.Name(), "-")
+	secretName := motoserver.UniqueName("atlas/" + regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]`).ReplaceAllString(t.Name(), "-"))
 	seeded, err := motoserver.Seed(ctx, awsCfg, motoserver.SeedInput{
 		ServiceName: atlastest.DefaultEndpointServiceName,
 		SecretName:  secretName,

@@ -110,16 +110,19 @@ type Fake struct {
 	nonces        map[string]*nonce
 	tokens        map[string]time.Time
 	tokenRequests int
-	requests      []Request
-	faults        []*Fault
-	rejectNext    int
-	rejectFirst   map[string]bool // endpoint ids whose next registration is rejected
-	failNext      int
-	failMsg       string
-	holdPending   bool
-	holdDeleting  bool
-	bucket        float64
-	bucketAt      time.Time
+	// logMu guards requests on its own: a request is recorded as its answer is
+	// written, which handlers may do while holding mu.
+	logMu        sync.Mutex
+	requests     []Request
+	faults       []*Fault
+	rejectNext   int
+	rejectFirst  map[string]bool // endpoint ids whose next registration is rejected
+	failNext     int
+	failMsg      string
+	holdPending  bool
+	holdDeleting bool
+	bucket       float64
+	bucketAt     time.Time
 }
 
 type service struct {
@@ -335,8 +338,8 @@ func (f *Fake) SetAPIKeys(keys map[string]string) {
 
 // Requests returns a copy of every request received so far, in order.
 func (f *Fake) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
 	out := make([]Request, len(f.requests))
 	copy(out, f.requests)
 	return out
@@ -345,16 +348,18 @@ func (f *Fake) Requests() []Request {
 // ResetRequests forgets the recorded requests and the token request count.
 func (f *Fake) ResetRequests() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = nil
 	f.tokenRequests = 0
+	f.mu.Unlock()
+	f.logMu.Lock()
+	f.requests = nil
+	f.logMu.Unlock()
 }
 
 // Count returns how many recorded requests have the method ("" for any) and a path
 // containing pathSubstring.
 func (f *Fake) Count(method, pathSubstring string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
 	n := 0
 	for _, r := range f.requests {
 		if (method == "" || r.Method == method) && strings.Contains(r.Path, pathSubstring) {

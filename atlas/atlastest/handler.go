@@ -21,22 +21,26 @@ const (
 	maxBody     = 1 << 20
 )
 
-// recorder captures the status for the request log.
+// recorder captures the status for the request log, and records the request
+// just before the first byte of the answer goes out, so a client that has seen
+// the answer always finds it counted.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	commit func(status int)
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		r.commit(code)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	return r.ResponseWriter.Write(b)
 }
@@ -46,20 +50,28 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // ServeHTTP serves the fake API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &recorder{ResponseWriter: w}
+	var entry Request
+	committed := false
+	commit := func(status int) {
+		if committed {
+			return
+		}
+		committed = true
+		entry.Status = status
+		f.logMu.Lock()
+		f.requests = append(f.requests, entry)
+		f.logMu.Unlock()
+		f.logf("%s %s -> %s", entry.Method, entry.Path, statusText(status))
+	}
+	rec := &recorder{ResponseWriter: w, commit: commit}
 	body, err := io.ReadAll(http.MaxBytesReader(rec, r.Body, maxBody))
-	entry := Request{
+	entry = Request{
 		Method: r.Method, Path: r.URL.Path, Accept: r.Header.Get("Accept"),
 		ContentType: r.Header.Get("Content-Type"), UserAgent: r.Header.Get("User-Agent"),
 		Body: body, Time: f.now(),
 	}
-	defer func() {
-		entry.Status = rec.status
-		f.mu.Lock()
-		f.requests = append(f.requests, entry)
-		f.mu.Unlock()
-		f.logf("%s %s -> %s", entry.Method, entry.Path, statusText(entry.Status))
-	}()
+	// No answer was written: the connection was reset, or the client left during a delay.
+	defer func() { commit(rec.status) }()
 	if err != nil {
 		writeError(rec, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "The request body is too large or could not be read.")
 		return
@@ -476,6 +488,9 @@ func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	if flt.ResetConn {
+		if rec, ok := w.(*recorder); ok {
+			rec.commit(0) // counted before the client can see the reset
+		}
 		resetConn(w)
 		return true
 	}

@@ -51,7 +51,7 @@ func TestSeed(t *testing.T) {
 		{"defaults without secret", SeedInput{}},
 		{"atlas service with secret", SeedInput{
 			ServiceName: "com.amazonaws.vpce.us-east-1.vpce-svc-0aaaabbbbccccdddd",
-			SecretName:  "motoserver/TestSeed/secret",
+			SecretName:  UniqueName("motoserver/TestSeed/secret"),
 			SecretJSON:  `{"publicKey":"p","privateKey":"k"}`,
 		}},
 		{"aws service", SeedInput{ServiceName: "com.amazonaws.us-east-1.secretsmanager"}},
@@ -142,7 +142,7 @@ func TestEnvReachesServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seeded, err := Seed(ctx, cfg, SeedInput{SecretName: "motoserver/TestEnvReachesServer", SecretJSON: "{}"})
+	seeded, err := Seed(ctx, cfg, SeedInput{SecretName: UniqueName("motoserver/TestEnvReachesServer"), SecretJSON: "{}"})
 	if err != nil {
 		t.Fatal(err)
 	}

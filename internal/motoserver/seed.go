@@ -2,6 +2,8 @@ package motoserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -92,4 +94,13 @@ func CreateEndpoint(ctx context.Context, cfg aws.Config, vpcID string, subnetIDs
 		return "", errors.New("seed: create vpc endpoint: response has no endpoint id")
 	}
 	return *out.VpcEndpoint.VpcEndpointId, nil
+}
+
+// UniqueName returns prefix with a random suffix, for resources such as
+// secrets whose names must not repeat on a shared server (tests that run
+// more than once with -count, or in parallel).
+func UniqueName(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
 }
