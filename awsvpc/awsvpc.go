@@ -147,16 +147,75 @@ func (e *Endpoints) describe(ctx context.Context, id string) (*Endpoint, error) 
 	if i < 0 {
 		return nil, errNoEndpoint
 	}
-	v := out.VpcEndpoints[i]
-	return &Endpoint{
-		ID:          id,
+	ep := toEndpoint(out.VpcEndpoints[i])
+	return &ep, nil
+}
+
+func toEndpoint(v ec2types.VpcEndpoint) Endpoint {
+	return Endpoint{
+		ID:          aws.ToString(v.VpcEndpointId),
 		VPCID:       aws.ToString(v.VpcId),
 		ServiceName: aws.ToString(v.ServiceName),
 		State:       string(v.State),
 		Type:        string(v.VpcEndpointType),
 		OwnerID:     aws.ToString(v.OwnerId),
 		SubnetIDs:   slices.Clone(v.SubnetIds),
-	}, nil
+	}
+}
+
+// DescribeEndpoint describes the endpoint with one call, without waiting for
+// EC2 to catch up: for an endpoint that is meant to be gone, "not found" is
+// the answer, not a reason to wait. Not found matches ErrEndpointNotFound.
+func (e *Endpoints) DescribeEndpoint(ctx context.Context, id string) (*Endpoint, error) {
+	if id == "" {
+		return nil, errors.New("describe vpc endpoint: empty endpoint id")
+	}
+	ep, err := e.describe(ctx, id)
+	switch {
+	case err != nil && isNotFound(err):
+		return nil, fmt.Errorf("describe vpc endpoint %s: %w: %w", id, ErrEndpointNotFound, err)
+	case err != nil:
+		return nil, fmt.Errorf("describe vpc endpoint %s: %w", id, err)
+	}
+	return ep, nil
+}
+
+// LiveStates are the EC2 states of an endpoint that is, or may yet be,
+// connected to its service.
+var LiveStates = []string{"pendingAcceptance", "pending", "available"}
+
+// ServiceEndpoints lists the Interface endpoints that point at serviceName
+// and are in one of states (all states when none are given), following
+// every page of the answer.
+func (e *Endpoints) ServiceEndpoints(ctx context.Context, serviceName string, states ...string) ([]Endpoint, error) {
+	if serviceName == "" {
+		// EC2 would answer with every endpoint in the account; refuse instead.
+		return nil, errors.New("list vpc endpoints: empty service name")
+	}
+	in := &ec2.DescribeVpcEndpointsInput{
+		Filters: []ec2types.Filter{
+			{Name: aws.String("service-name"), Values: []string{serviceName}},
+			{Name: aws.String("vpc-endpoint-type"), Values: []string{string(ec2types.VpcEndpointTypeInterface)}},
+		},
+		MaxResults: aws.Int32(1000),
+	}
+	if len(states) > 0 {
+		in.Filters = append(in.Filters, ec2types.Filter{Name: aws.String("vpc-endpoint-state"), Values: states})
+	}
+	var out []Endpoint
+	for p := ec2.NewDescribeVpcEndpointsPaginator(e.EC2, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list vpc endpoints for %s: %w", serviceName, err)
+		}
+		for _, v := range page.VpcEndpoints {
+			// Trust no filter blindly: an endpoint of another service must never be acted on.
+			if aws.ToString(v.ServiceName) == serviceName {
+				out = append(out, toEndpoint(v))
+			}
+		}
+	}
+	return out, nil
 }
 
 func isNotFound(err error) bool {
