@@ -1,6 +1,8 @@
 // Package event decodes what reaches the function: an EventBridge event for
-// CloudTrail's CreateVpcEndpoint, or a manual {"vpcEndpointId": "vpce-…"}.
-// It is kept apart from the handler so that it can be fuzzed on its own.
+// CloudTrail's CreateVpcEndpoint or DeleteVpcEndpoints, an EventBridge
+// scheduled event, or a manual payload such as {"vpcEndpointId": "vpce-…"} or
+// {"action": "reconcile", "dryRun": true}. It is kept apart from the handler
+// so that it can be fuzzed on its own.
 package event
 
 import (
@@ -20,14 +22,48 @@ const (
 	ec2Source            = "aws.ec2"
 	ec2EventSource       = "ec2.amazonaws.com"
 	createEventName      = "CreateVpcEndpoint"
+	deleteEventName      = "DeleteVpcEndpoints"
+	scheduledDetailType  = "Scheduled Event"
+	scheduleSource       = "aws.events"
 	maxPayloadBytes      = 1 << 20
+)
+
+// Action is what a request asks the function to do.
+type Action string
+
+// The actions.
+const (
+	Register   Action = "register"   // add one endpoint to its Atlas service
+	Deregister Action = "deregister" // remove endpoints deleted in AWS from Atlas
+	Reconcile  Action = "reconcile"  // compare AWS and Atlas and repair what events missed
+)
+
+// Sources of a request.
+const (
+	SourceEventBridge = "eventbridge"
+	SourceSchedule    = "schedule"
+	SourceManual      = "manual"
 )
 
 // Request is what an invocation asks for once the payload is decoded.
 type Request struct {
-	Source     string // "eventbridge" or "manual"
-	EndpointID string // validated: vpce- and 8 to 17 lower-case hex digits
-	Ignore     string // non-empty: nothing to do, and why
+	Source string // SourceEventBridge, SourceSchedule or SourceManual
+	Action Action
+	// EndpointID is the endpoint to register, validated against atlas.ValidateEndpointID.
+	EndpointID string
+	// EndpointIDs are the endpoints to deregister, validated and without repeats.
+	EndpointIDs []string
+	// Skipped are ids a delete event names that the function must not act on,
+	// with the reason: EC2 did not delete them, or they are not endpoint ids.
+	Skipped []Skipped
+	DryRun  bool   // reconcile only: read and plan, write nothing
+	Ignore  string // non-empty: nothing to do, and why
+}
+
+// Skipped is an id from a delete event that is left alone, and why.
+type Skipped struct {
+	ID     string
+	Reason string
 }
 
 // InvalidEventError reports a payload the function cannot act on. It says what
@@ -38,8 +74,9 @@ type InvalidEventError struct {
 }
 
 func (e *InvalidEventError) Error() string {
-	return fmt.Sprintf("invalid event: %s (received %s); accepted: an EventBridge %q event for %s, or {\"vpcEndpointId\":\"vpce-…\"}",
-		e.Problem, e.Received, cloudTrailDetailType, createEventName)
+	return fmt.Sprintf("invalid event: %s (received %s); accepted: an EventBridge %q event for %s or %s, an EventBridge %q, "+
+		`or a manual {"vpcEndpointId":"vpce-…"}, {"action":"deregister","vpcEndpointId":"vpce-…"} or {"action":"reconcile","dryRun":true|false}`,
+		e.Problem, e.Received, cloudTrailDetailType, createEventName, deleteEventName, scheduledDetailType)
 }
 
 // Parse decodes an EventBridge CloudTrail event or a manual payload.
@@ -59,16 +96,14 @@ func Parse(payload []byte) (Request, error) {
 		return Request{}, &InvalidEventError{Received: describeJSON(payload), Problem: "not a JSON object: " + jsonProblem(err)}
 	}
 
-	if raw, ok := top["vpcEndpointId"]; ok && top["detail"] == nil {
-		id, err := stringField(raw, "vpcEndpointId")
-		if err != nil {
-			return Request{}, &InvalidEventError{Received: "a manual payload", Problem: err.Error()}
-		}
-		return validated(Request{Source: "manual", EndpointID: id})
+	_, hasID := top["vpcEndpointId"]
+	_, hasAction := top["action"]
+	if (hasID || hasAction) && top["detail"] == nil && top["detail-type"] == nil {
+		return parseManual(top)
 	}
 
 	if _, ok := top["detail-type"]; !ok {
-		return Request{}, &InvalidEventError{Received: "a JSON object with keys " + keyList(top), Problem: `neither "detail-type" nor "vpcEndpointId" is present`}
+		return Request{}, &InvalidEventError{Received: "a JSON object with keys " + keyList(top), Problem: `none of "detail-type", "vpcEndpointId" or "action" is present`}
 	}
 	detailType, err := stringField(top["detail-type"], "detail-type")
 	if err != nil {
@@ -77,6 +112,9 @@ func Parse(payload []byte) (Request, error) {
 	source, err := stringField(top["source"], "source")
 	if err != nil {
 		return Request{}, &InvalidEventError{Received: "an EventBridge event", Problem: err.Error()}
+	}
+	if detailType == scheduledDetailType && source == scheduleSource {
+		return Request{Source: SourceSchedule, Action: Reconcile}, nil
 	}
 	if detailType != cloudTrailDetailType || source != ec2Source {
 		return Request{}, &InvalidEventError{
@@ -87,12 +125,69 @@ func Parse(payload []byte) (Request, error) {
 	return parseCloudTrail(top["detail"])
 }
 
+// manualKeys are the members a manual payload may have. Unknown members are
+// refused: a misspelt "dryRun" must not turn a dry run into a real one.
+var manualKeys = map[string]bool{"action": true, "vpcEndpointId": true, "dryRun": true}
+
+// parseManual decodes a payload a person wrote: {"vpcEndpointId"} registers,
+// and "action" picks register, deregister or reconcile.
+func parseManual(top map[string]json.RawMessage) (Request, error) {
+	const received = "a manual payload"
+	for k := range top {
+		if !manualKeys[k] {
+			return Request{}, &InvalidEventError{Received: received, Problem: fmt.Sprintf("unknown member %q; expected only \"action\", \"vpcEndpointId\" and \"dryRun\"", truncate(k, 40))}
+		}
+	}
+	r := Request{Source: SourceManual, Action: Register}
+	if raw, ok := top["action"]; ok {
+		a, err := stringField(raw, "action")
+		if err != nil {
+			return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		}
+		switch Action(a) {
+		case Register, Deregister, Reconcile:
+			r.Action = Action(a)
+		default:
+			return Request{}, &InvalidEventError{Received: received, Problem: fmt.Sprintf("action %q is unknown; expected %q, %q or %q", truncate(a, 40), Register, Deregister, Reconcile)}
+		}
+	}
+	if raw, ok := top["dryRun"]; ok {
+		if r.Action != Reconcile {
+			return Request{}, &InvalidEventError{Received: received, Problem: fmt.Sprintf("dryRun applies only to action %q", Reconcile)}
+		}
+		if err := json.Unmarshal(raw, &r.DryRun); err != nil || isNull(raw) {
+			return Request{}, &InvalidEventError{Received: received, Problem: "dryRun is " + jsonKind(raw) + "; expected true or false"}
+		}
+	}
+	raw, hasID := top["vpcEndpointId"]
+	if r.Action == Reconcile {
+		if hasID {
+			return Request{}, &InvalidEventError{Received: received, Problem: `action "reconcile" covers every endpoint and takes no "vpcEndpointId"`}
+		}
+		return r, nil
+	}
+	id, err := stringField(raw, "vpcEndpointId")
+	if err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
+	if r.Action == Deregister {
+		if err := atlas.ValidateEndpointID(id); err != nil {
+			return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		}
+		r.EndpointIDs = []string{id}
+		return r, nil
+	}
+	r.EndpointID = id
+	return validated(r)
+}
+
 // cloudTrailRecord holds the parts of a CloudTrail record the function reads.
 type cloudTrailRecord struct {
-	EventSource      json.RawMessage `json:"eventSource"`
-	EventName        json.RawMessage `json:"eventName"`
-	ErrorCode        json.RawMessage `json:"errorCode"`
-	ResponseElements json.RawMessage `json:"responseElements"`
+	EventSource       json.RawMessage `json:"eventSource"`
+	EventName         json.RawMessage `json:"eventName"`
+	ErrorCode         json.RawMessage `json:"errorCode"`
+	RequestParameters json.RawMessage `json:"requestParameters"`
+	ResponseElements  json.RawMessage `json:"responseElements"`
 }
 
 func parseCloudTrail(detail json.RawMessage) (Request, error) {
@@ -112,15 +207,22 @@ func parseCloudTrail(detail json.RawMessage) (Request, error) {
 	if err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	if eventSource != ec2EventSource || eventName != createEventName {
+	if eventSource != ec2EventSource || (eventName != createEventName && eventName != deleteEventName) {
 		// A widened rule is not an error worth retrying; say what arrived and move on.
-		return Request{Source: "eventbridge", Ignore: fmt.Sprintf("event %s from %s is not %s", truncate(eventName, 64), truncate(eventSource, 64), createEventName)}, nil
+		return Request{Source: SourceEventBridge, Ignore: fmt.Sprintf("event %s from %s is not %s or %s", truncate(eventName, 64), truncate(eventSource, 64), createEventName, deleteEventName)}, nil
 	}
 	if code := strings.TrimSpace(string(rec.ErrorCode)); code != "" && code != "null" && code != `""` {
-		return Request{Source: "eventbridge", Ignore: "the CreateVpcEndpoint call failed (errorCode " + truncate(code, 80) + "); no endpoint was created"}, nil
+		what := "no endpoint was created"
+		if eventName == deleteEventName {
+			what = "no endpoint was deleted"
+		}
+		return Request{Source: SourceEventBridge, Ignore: "the " + eventName + " call failed (errorCode " + truncate(code, 80) + "); " + what}, nil
+	}
+	if eventName == deleteEventName {
+		return parseDelete(rec)
 	}
 	if isNull(rec.ResponseElements) {
-		return Request{Source: "eventbridge", Ignore: "the CreateVpcEndpoint call has no responseElements; no endpoint was created"}, nil
+		return Request{Source: SourceEventBridge, Ignore: "the CreateVpcEndpoint call has no responseElements; no endpoint was created"}, nil
 	}
 	var resp struct {
 		CreateVpcEndpointResponse *struct {
@@ -139,7 +241,150 @@ func parseCloudTrail(detail json.RawMessage) (Request, error) {
 	if err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	return validated(Request{Source: "eventbridge", EndpointID: id})
+	return validated(Request{Source: SourceEventBridge, Action: Register, EndpointID: id})
+}
+
+// parseDelete takes the ids from a DeleteVpcEndpoints record. CloudTrail
+// writes one {"tag","content"} item as an object and several as an array;
+// ids that EC2 reports in "unsuccessful" were not deleted and are skipped.
+func parseDelete(rec cloudTrailRecord) (Request, error) {
+	const received = "an EventBridge CloudTrail DeleteVpcEndpoints event"
+	const idsField = "detail.requestParameters.DeleteVpcEndpointsRequest.VpcEndpointId"
+	var params struct {
+		Request *struct {
+			IDs json.RawMessage `json:"VpcEndpointId"`
+		} `json:"DeleteVpcEndpointsRequest"`
+	}
+	if isNull(rec.RequestParameters) {
+		return Request{}, &InvalidEventError{Received: received, Problem: "detail.requestParameters is missing"}
+	}
+	if err := json.Unmarshal(rec.RequestParameters, &params); err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: "detail.requestParameters has an unexpected shape: " + jsonProblem(err)}
+	}
+	if params.Request == nil || isNull(params.Request.IDs) {
+		return Request{}, &InvalidEventError{Received: received, Problem: idsField + " is missing"}
+	}
+	items, err := oneOrMany[json.RawMessage](params.Request.IDs)
+	if err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: idsField + " " + err.Error()}
+	}
+	unsuccessful, err := unsuccessfulIDs(rec.ResponseElements)
+	if err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
+
+	r := Request{Source: SourceEventBridge, Action: Deregister}
+	seen := map[string]bool{}
+	for i, raw := range items {
+		id, err := tagContent(raw)
+		if err != nil {
+			return Request{}, &InvalidEventError{Received: received, Problem: fmt.Sprintf("%s item %d %s", idsField, i, err)}
+		}
+		switch {
+		case seen[id]:
+			continue
+		case unsuccessful[id] != "":
+			r.Skipped = append(r.Skipped, Skipped{ID: id, Reason: "EC2 did not delete it (" + unsuccessful[id] + ")"})
+		case atlas.ValidateEndpointID(id) != nil:
+			r.Skipped = append(r.Skipped, Skipped{ID: truncate(id, 64), Reason: atlas.ValidateEndpointID(id).Error()})
+		default:
+			r.EndpointIDs = append(r.EndpointIDs, id)
+		}
+		seen[id] = true
+	}
+	if len(r.EndpointIDs) == 0 && len(r.Skipped) == 0 {
+		return Request{}, &InvalidEventError{Received: received, Problem: idsField + " names no endpoint"}
+	}
+	return r, nil
+}
+
+// tagContent reads a CloudTrail list item {"tag": 1, "content": "vpce-…"};
+// a bare string is taken as it is.
+func tagContent(raw json.RawMessage) (string, error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var item struct {
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &item); err != nil {
+		return "", fmt.Errorf("is %s; expected {\"tag\":…,\"content\":\"vpce-…\"}", jsonKind(raw))
+	}
+	return stringField(item.Content, "content")
+}
+
+// unsuccessfulIDs maps the ids in responseElements.DeleteVpcEndpointsResponse.unsuccessful
+// to EC2's error code. The set is "" when empty, {"item": {…}} with one
+// entry and {"item": […]} with several.
+func unsuccessfulIDs(responseElements json.RawMessage) (map[string]string, error) {
+	const field = "detail.responseElements.DeleteVpcEndpointsResponse.unsuccessful"
+	out := map[string]string{}
+	if isNull(responseElements) {
+		return out, nil
+	}
+	var resp struct {
+		Response *struct {
+			Unsuccessful json.RawMessage `json:"unsuccessful"`
+		} `json:"DeleteVpcEndpointsResponse"`
+	}
+	if err := json.Unmarshal(responseElements, &resp); err != nil {
+		return nil, fmt.Errorf("detail.responseElements has an unexpected shape: %s", jsonProblem(err))
+	}
+	if resp.Response == nil || isNull(resp.Response.Unsuccessful) {
+		return out, nil
+	}
+	raw := resp.Response.Unsuccessful
+	var empty string
+	if json.Unmarshal(raw, &empty) == nil {
+		return out, nil
+	}
+	var set struct {
+		Item json.RawMessage `json:"item"`
+	}
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, fmt.Errorf("%s is %s; expected \"\" or {\"item\": …}", field, jsonKind(raw))
+	}
+	type failure struct {
+		ResourceID string `json:"resourceId"`
+		Error      *struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	items, err := oneOrMany[failure](set.Item)
+	if err != nil {
+		return nil, fmt.Errorf("%s.item %s", field, err)
+	}
+	for _, f := range items {
+		code := "no error code"
+		if f.Error != nil && f.Error.Code != "" {
+			code = truncate(f.Error.Code, 80)
+		}
+		if f.ResourceID != "" {
+			out[f.ResourceID] = code
+		}
+	}
+	return out, nil
+}
+
+// oneOrMany decodes CloudTrail's list convention: one item as itself, several as an array.
+func oneOrMany[T any](raw json.RawMessage) ([]T, error) {
+	t := bytes.TrimSpace(raw)
+	if isNull(t) {
+		return nil, nil
+	}
+	if t[0] == '[' {
+		var items []T
+		if err := json.Unmarshal(t, &items); err != nil {
+			return nil, fmt.Errorf("is an array of unexpected items: %s", jsonProblem(err))
+		}
+		return items, nil
+	}
+	var one T
+	if err := json.Unmarshal(t, &one); err != nil {
+		return nil, fmt.Errorf("is %s of an unexpected shape: %s", jsonKind(t), jsonProblem(err))
+	}
+	return []T{one}, nil
 }
 
 // validated checks the endpoint id before it can reach any URL or API call.

@@ -50,7 +50,7 @@ func TestParseAccepted(t *testing.T) {
 		{name: "short id", payload: `{"vpcEndpointId":"vpce-0123abcd"}`, wantID: "vpce-0123abcd", wantSource: "manual"},
 		{name: "single-item sets and numeric owner", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0","ownerId":200802171337,"subnetIdSet":"","tagSet":{"item":{"key":"Name","value":"x"}}}}}`)), wantID: "vpce-0123456789abcdef0", wantSource: "eventbridge"},
 		{name: "null responseElements", payload: cloudTrail(createDetail(`null`)), wantSource: "eventbridge", wantIgnore: "no responseElements"},
-		{name: "other event name", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","responseElements":null}`), wantSource: "eventbridge", wantIgnore: "DeleteVpcEndpoints"},
+		{name: "other event name", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"ModifyVpcEndpoint","responseElements":null}`), wantSource: "eventbridge", wantIgnore: "ModifyVpcEndpoint"},
 		{name: "error code with response", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"CreateVpcEndpoint","errorCode":"Client.InvalidParameter","errorMessage":"bad","responseElements":{}}`), wantSource: "eventbridge", wantIgnore: "Client.InvalidParameter"},
 	}
 	for _, tt := range tests {
@@ -136,6 +136,10 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0"}}}`))))
 	f.Add([]byte(`{"vpcEndpointId":"vpce-1/../x"}`))
+	f.Add([]byte(cloudTrail(deleteDetail(`{"tag":1,"content":"vpce-0123456789abcdef0"}`, `{"item":{"resourceId":"vpce-0123456789abcdef0","error":{"code":"x"}}}`))))
+	f.Add([]byte(cloudTrail(deleteDetail(`[{"tag":1,"content":"vpce-0123456789abcdef0"},"vpce-0123456789abcdef1"]`, `""`))))
+	f.Add([]byte(`{"action":"reconcile","dryRun":true}`))
+	f.Add([]byte(`{"action":"deregister","vpcEndpointId":"vpce-0123456789abcdef0"}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		r, err := Parse(payload)
 		if err != nil {
@@ -144,8 +148,32 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if r.Ignore == "" && !endpointIDPattern.MatchString(r.EndpointID) {
-			t.Fatalf("accepted invalid id %q", r.EndpointID)
+		if r.Ignore != "" {
+			return
+		}
+		switch r.Action {
+		case Register:
+			if !endpointIDPattern.MatchString(r.EndpointID) || len(r.EndpointIDs) > 0 {
+				t.Fatalf("register accepted id %q and ids %q", r.EndpointID, r.EndpointIDs)
+			}
+		case Deregister:
+			if len(r.EndpointIDs)+len(r.Skipped) == 0 || r.EndpointID != "" {
+				t.Fatalf("deregister with no ids: %+v", r)
+			}
+			for _, id := range r.EndpointIDs {
+				if !endpointIDPattern.MatchString(id) {
+					t.Fatalf("deregister accepted invalid id %q", id)
+				}
+			}
+		case Reconcile:
+			if r.EndpointID != "" || len(r.EndpointIDs) > 0 {
+				t.Fatalf("reconcile with ids: %+v", r)
+			}
+		default:
+			t.Fatalf("no action: %+v", r)
+		}
+		if r.DryRun && r.Action != Reconcile {
+			t.Fatalf("dry run of %s", r.Action)
 		}
 	})
 }

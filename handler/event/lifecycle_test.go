@@ -1,0 +1,135 @@
+package event
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/atlasvpce/registrar/atlas"
+)
+
+func deleteDetail(ids, unsuccessful string) string {
+	return `{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","errorCode":null,
+	"requestParameters":{"DeleteVpcEndpointsRequest":{"VpcEndpointId":` + ids + `}},
+	"responseElements":{"DeleteVpcEndpointsResponse":{"requestId":"r","unsuccessful":` + unsuccessful + `}}}`
+}
+
+func TestParseLifecycle(t *testing.T) {
+	t.Parallel()
+	const a, b, c = "vpce-0123456789abcdef0", "vpce-0123456789abcdef1", "vpce-0123456789abcdef2"
+	tests := []struct {
+		name    string
+		payload string
+		want    Request
+	}{
+		{
+			name:    "fixture delete of two",
+			payload: string(readEvent(t, "delete-vpc-endpoints.json")),
+			want:    Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{"vpce-0a1b2c3d4e5f60718", "vpce-0f0e0d0c0b0a09081"}},
+		},
+		{
+			name:    "one id is an object",
+			payload: cloudTrail(deleteDetail(`{"tag":1,"content":"`+a+`"}`, `""`)),
+			want:    Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{a}},
+		},
+		{
+			name:    "repeated ids count once",
+			payload: cloudTrail(deleteDetail(`[{"tag":1,"content":"`+a+`"},{"tag":2,"content":"`+a+`"}]`, `""`)),
+			want:    Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{a}},
+		},
+		{
+			name: "unsuccessful ids are skipped, one item as an object",
+			payload: cloudTrail(deleteDetail(`[{"tag":1,"content":"`+a+`"},{"tag":2,"content":"`+b+`"}]`,
+				`{"item":{"resourceId":"`+b+`","error":{"code":"InvalidVpcEndpoint.NotFound","message":"gone"}}}`)),
+			want: Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{a},
+				Skipped: []Skipped{{ID: b, Reason: "EC2 did not delete it (InvalidVpcEndpoint.NotFound)"}}},
+		},
+		{
+			name: "unsuccessful as an array",
+			payload: cloudTrail(deleteDetail(`[{"tag":1,"content":"`+a+`"},{"tag":2,"content":"`+b+`"},{"tag":3,"content":"`+c+`"}]`,
+				`{"item":[{"resourceId":"`+a+`","error":{"code":"X"}},{"resourceId":"`+c+`"}]}`)),
+			want: Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{b},
+				Skipped: []Skipped{{ID: a, Reason: "EC2 did not delete it (X)"}, {ID: c, Reason: "EC2 did not delete it (no error code)"}}},
+		},
+		{
+			name:    "an id that is not an endpoint id is skipped with the reason",
+			payload: cloudTrail(deleteDetail(`[{"tag":1,"content":"`+a+`"},{"tag":2,"content":"vpce-1/../x"}]`, `""`)),
+			want: Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{a},
+				Skipped: []Skipped{{ID: "vpce-1/../x", Reason: atlas.ValidateEndpointID("vpce-1/../x").Error()}}},
+		},
+		{
+			name:    "null responseElements still deregisters: EC2 is asked anyway",
+			payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","requestParameters":{"DeleteVpcEndpointsRequest":{"VpcEndpointId":{"tag":1,"content":"` + a + `"}}},"responseElements":null}`),
+			want:    Request{Source: SourceEventBridge, Action: Deregister, EndpointIDs: []string{a}},
+		},
+		{
+			name:    "failed delete call is ignored",
+			payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","errorCode":"Client.UnauthorizedOperation","requestParameters":{"DeleteVpcEndpointsRequest":{"VpcEndpointId":{"tag":1,"content":"` + a + `"}}},"responseElements":null}`),
+			want:    Request{Source: SourceEventBridge, Ignore: "the DeleteVpcEndpoints call failed (errorCode \"Client.UnauthorizedOperation\"); no endpoint was deleted"},
+		},
+		{
+			name:    "scheduled event reconciles",
+			payload: `{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-30T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}`,
+			want:    Request{Source: SourceSchedule, Action: Reconcile},
+		},
+		{name: "manual register", payload: `{"vpcEndpointId":"` + a + `"}`, want: Request{Source: SourceManual, Action: Register, EndpointID: a}},
+		{name: "manual register by action", payload: `{"action":"register","vpcEndpointId":"` + a + `"}`, want: Request{Source: SourceManual, Action: Register, EndpointID: a}},
+		{name: "manual deregister", payload: `{"action":"deregister","vpcEndpointId":"` + a + `"}`, want: Request{Source: SourceManual, Action: Deregister, EndpointIDs: []string{a}}},
+		{name: "manual reconcile", payload: `{"action":"reconcile"}`, want: Request{Source: SourceManual, Action: Reconcile}},
+		{name: "manual dry run", payload: `{"action":"reconcile","dryRun":true}`, want: Request{Source: SourceManual, Action: Reconcile, DryRun: true}},
+		{name: "manual dry run false", payload: `{"action":"reconcile","dryRun":false}`, want: Request{Source: SourceManual, Action: Reconcile}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Parse([]byte(tt.payload))
+			if err != nil {
+				t.Fatalf("Parse() error = %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse() = %+v\nwant      %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseLifecycleRejected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		payload string
+		want    string
+	}{
+		{"unknown action", `{"action":"destroy"}`, `action "destroy" is unknown`},
+		{"misspelt dryRun", `{"action":"reconcile","dryrun":true}`, `unknown member "dryrun"`},
+		{"dryRun as a string", `{"action":"reconcile","dryRun":"true"}`, "dryRun is a string; expected true or false"},
+		{"dryRun null", `{"action":"reconcile","dryRun":null}`, "dryRun is null; expected true or false"},
+		{"dryRun on deregister", `{"action":"deregister","vpcEndpointId":"vpce-0123456789abcdef0","dryRun":true}`, "dryRun applies only"},
+		{"reconcile with an id", `{"action":"reconcile","vpcEndpointId":"vpce-0123456789abcdef0"}`, "takes no"},
+		{"deregister without id", `{"action":"deregister"}`, "vpcEndpointId is missing"},
+		{"deregister with a bad id", `{"action":"deregister","vpcEndpointId":"vpce-1/../x"}`, "vpce-1/../x"},
+		{"numeric action", `{"action":1}`, "action is a number"},
+		{"delete without ids", cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","requestParameters":{"DeleteVpcEndpointsRequest":{}},"responseElements":null}`), "VpcEndpointId is missing"},
+		{"delete with empty list", cloudTrail(deleteDetail(`[]`, `""`)), "names no endpoint"},
+		{"delete id is a number", cloudTrail(deleteDetail(`[7]`, `""`)), "item 0 is a number"},
+		{"delete content is a number", cloudTrail(deleteDetail(`{"tag":1,"content":7}`, `""`)), "content is a number"},
+		{"delete without requestParameters", cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"DeleteVpcEndpoints","responseElements":null}`), "requestParameters is missing"},
+		{"unsuccessful is a number", cloudTrail(deleteDetail(`{"tag":1,"content":"vpce-0123456789abcdef0"}`, `5`)), "unsuccessful is a number"},
+		{"unsuccessful items are strings", cloudTrail(deleteDetail(`{"tag":1,"content":"vpce-0123456789abcdef0"}`, `{"item":["x"]}`)), "unsuccessful.item is an array of unexpected items"},
+		{"scheduled event from another source", `{"detail-type":"Scheduled Event","source":"my.app","detail":{}}`, `"my.app"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.payload))
+			ie, ok := errors.AsType[*InvalidEventError](err)
+			if !ok {
+				t.Fatalf("Parse() error = %v, want *InvalidEventError", err)
+			}
+			if !strings.Contains(ie.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", ie.Error(), tt.want)
+			}
+		})
+	}
+}
