@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,14 @@ func TestLifecycle(t *testing.T) {
 			}
 			waitStatus(t, c, atlas.StatusAvailable)
 
+			svc, err := c.GetEndpointService(ctx, serviceID)
+			if err != nil {
+				t.Fatalf("GetEndpointService: %v", err)
+			}
+			if svc.ID != serviceID || svc.EndpointServiceName != atlastest.DefaultEndpointServiceName || !slices.Equal(svc.InterfaceEndpoints, []string{vpceA}) {
+				t.Fatalf("service = %+v, want it to list %s", svc, vpceA)
+			}
+
 			_, err = c.CreateInterfaceEndpoint(ctx, serviceID, vpceA)
 			if !errors.Is(err, atlas.ErrConflict) || atlas.Temporary(err) {
 				t.Fatalf("second create: %v, want ErrConflict", err)
@@ -152,6 +161,13 @@ func TestLifecycle(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 			if _, err := c.GetInterfaceEndpoint(ctx, serviceID, vpceA); !errors.Is(err, atlas.ErrNotFound) {
 				t.Fatalf("after delete delay: %v, want ErrNotFound", err)
+			}
+			// It was the service's last endpoint: Atlas removes the service too.
+			if svc, err := c.GetEndpointService(ctx, serviceID); !errors.Is(err, atlas.ErrNotFound) && (err != nil || svc.Status != atlas.StatusDeleting) {
+				t.Fatalf("service after its last endpoint went: %+v, %v; want DELETING or ErrNotFound", svc, err)
+			}
+			if _, err := c.GetEndpointService(ctx, "5f00000000000000000000ff"); !errors.Is(err, atlas.ErrNotFound) {
+				t.Fatalf("unknown service: %v, want ErrNotFound", err)
 			}
 
 			// Every API request carried the version's media type and the user agent,
@@ -283,6 +299,10 @@ func TestInvalidIDsSendNothing(t *testing.T) {
 			for _, sid := range badServices {
 				checkInvalid(t, call(sid, vpceA), string(v)+" "+name+" service "+sid, "endpoint service id")
 			}
+		}
+		for _, sid := range badServices {
+			_, err := c.GetEndpointService(t.Context(), sid)
+			checkInvalid(t, err, string(v)+" GetEndpointService "+sid, "endpoint service id")
 		}
 		if n := len(srv.Requests()); n != 0 {
 			t.Errorf("%s: %d requests reached the server, want 0", v, n)

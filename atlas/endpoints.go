@@ -49,6 +49,23 @@ type v1Connection struct {
 	InterfaceEndpoints  []string `json:"interfaceEndpoints"`
 }
 
+// service converts a v1.0 connection to the v2 shape.
+func (v v1Connection) service() EndpointService {
+	region := v.RegionName
+	if region == "" {
+		region = v.Region
+	}
+	return EndpointService{
+		ID:                  v.ID,
+		EndpointServiceName: v.EndpointServiceName,
+		Status:              v.Status,
+		RegionName:          region,
+		ErrorMessage:        v.ErrorMessage,
+		CloudProvider:       "AWS", // the v1.0 resource is AWS-only
+		InterfaceEndpoints:  v.InterfaceEndpoints,
+	}
+}
+
 // servicesPath is the collection of endpoint services; callers have validated the ids.
 func (c *Client) servicesPath() string {
 	p := url.PathEscape(c.projectID)
@@ -98,19 +115,7 @@ func (c *Client) ListEndpointServices(ctx context.Context) ([]EndpointService, e
 		}
 		out := make([]EndpointService, 0, len(conns))
 		for _, v := range conns {
-			region := v.RegionName
-			if region == "" {
-				region = v.Region
-			}
-			out = append(out, EndpointService{
-				ID:                  v.ID,
-				EndpointServiceName: v.EndpointServiceName,
-				Status:              v.Status,
-				RegionName:          region,
-				ErrorMessage:        v.ErrorMessage,
-				CloudProvider:       "AWS", // the v1.0 resource is AWS-only
-				InterfaceEndpoints:  v.InterfaceEndpoints,
-			})
+			out = append(out, v.service())
 		}
 		return out, nil
 	}
@@ -119,6 +124,35 @@ func (c *Client) ListEndpointServices(ctx context.Context) ([]EndpointService, e
 		return nil, err
 	}
 	return out, nil
+}
+
+// GetEndpointService returns one endpoint service with the ids of its interface
+// endpoints; ErrNotFound once it is gone. Read it before deleting an endpoint:
+// Atlas removes a service together with its last endpoint.
+func (c *Client) GetEndpointService(ctx context.Context, serviceID string) (*EndpointService, error) {
+	if err := ValidateObjectID("project id", c.projectID); err != nil {
+		return nil, err
+	}
+	if err := ValidateObjectID("endpoint service id", serviceID); err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(http.MethodGet, c.servicesPath()+"/"+url.PathEscape(serviceID), nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.version == V1 {
+		var v v1Connection
+		if err := c.do(ctx, req, &v); err != nil {
+			return nil, err
+		}
+		s := v.service()
+		return &s, nil
+	}
+	var s EndpointService
+	if err := c.do(ctx, req, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 // GetInterfaceEndpoint returns one interface endpoint of an endpoint service;

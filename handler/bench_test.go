@@ -18,7 +18,7 @@ import (
 
 // benchLookup stands in for EC2: every endpoint is an Interface endpoint for
 // the fake's endpoint service.
-type benchLookup struct{}
+type benchLookup struct{ lookupOnly }
 
 var _ EndpointLookup = benchLookup{}
 

@@ -22,6 +22,26 @@ func (s stubLookup) LookupEndpoint(_ context.Context, id string) (*awsvpc.Endpoi
 	return &awsvpc.Endpoint{ID: id, VPCID: "vpc-1", ServiceName: name, Type: "Interface", State: "available"}, nil
 }
 
+func (s stubLookup) DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error) {
+	return s.LookupEndpoint(ctx, id)
+}
+
+func (stubLookup) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
+	return nil, errors.New("stub: ServiceEndpoints not expected")
+}
+
+// lookupOnly supplies the EndpointLookup methods that a stub made for
+// registrations does not expect to be called.
+type lookupOnly struct{}
+
+func (lookupOnly) DescribeEndpoint(context.Context, string) (*awsvpc.Endpoint, error) {
+	return nil, errors.New("stub: DescribeEndpoint not expected")
+}
+
+func (lookupOnly) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
+	return nil, errors.New("stub: ServiceEndpoints not expected")
+}
+
 type stubSecrets struct{ calls int }
 
 func (s *stubSecrets) SecretJSON(context.Context, string) ([]byte, error) {
@@ -63,6 +83,17 @@ func (g *growingAtlas) CreateInterfaceEndpoint(_ context.Context, _, id string) 
 }
 
 func (g *growingAtlas) DeleteInterfaceEndpoint(context.Context, string, string) error { return nil }
+
+func (g *growingAtlas) GetEndpointService(_ context.Context, id string) (*atlas.EndpointService, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.services {
+		if s.ID == id {
+			return &s, nil
+		}
+	}
+	return nil, atlas.ErrNotFound
+}
 
 var _ AtlasAPI = (*growingAtlas)(nil)
 
@@ -144,7 +175,7 @@ func TestCredentialsExpireAfterTTL(t *testing.T) {
 
 // slowLookup blocks until the caller's deadline, as an EC2 lookup still
 // waiting out eventual consistency does.
-type slowLookup struct{}
+type slowLookup struct{ lookupOnly }
 
 func (slowLookup) LookupEndpoint(ctx context.Context, _ string) (*awsvpc.Endpoint, error) {
 	<-ctx.Done()

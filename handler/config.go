@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/atlasvpce/registrar/atlas"
@@ -20,6 +21,13 @@ type Config struct {
 	PollMax        time.Duration // ATLAS_POLL_MAX: cap on the wait between status polls
 	CredentialsTTL time.Duration // ATLAS_CREDENTIALS_TTL: how long a warm container trusts cached keys
 	DeadlineMargin time.Duration // DEADLINE_MARGIN: time kept back from the Lambda deadline to report cleanly
+
+	// AllowServiceRemoval (ATLAS_ALLOW_SERVICE_REMOVAL) lets a delete remove a
+	// service's last endpoint, which Atlas documents removes the service too.
+	AllowServiceRemoval bool
+	// ReconcileDeleteOrphans (RECONCILE_DELETE_ORPHANS) lets reconcile delete
+	// Atlas endpoints that no live VPC endpoint in this account and region matches.
+	ReconcileDeleteOrphans bool
 }
 
 // Defaults applied when a variable is unset.
@@ -97,6 +105,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return Config{}, err
 		}
 	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{
+		{"ATLAS_ALLOW_SERVICE_REMOVAL", &c.AllowServiceRemoval},
+		{"RECONCILE_DELETE_ORPHANS", &c.ReconcileDeleteOrphans},
+	} {
+		if *b.dst, err = boolVar(getenv, b.name); err != nil {
+			return Config{}, err
+		}
+	}
 	if c.PollMax < c.PollInitial {
 		return Config{}, &ConfigError{"ATLAS_POLL_MAX", fmt.Sprintf("is %s; expected at least ATLAS_POLL_INITIAL (%s)", c.PollMax, c.PollInitial)}
 	}
@@ -113,6 +132,19 @@ func intVar(getenv func(string) string, name string, def, lo, hi int) (int, erro
 		return 0, &ConfigError{name, fmt.Sprintf("is %q; expected a whole number from %d to %d", truncate(s, 64), lo, hi)}
 	}
 	return n, nil
+}
+
+// boolVar reads "true" or "false"; unset is false. Anything else is refused
+// rather than guessed: these switches allow deletes.
+func boolVar(getenv func(string) string, name string) (bool, error) {
+	switch s := getenv(name); strings.ToLower(s) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, &ConfigError{name, fmt.Sprintf("is %q; expected true or false", truncate(s, 64))}
+	}
 }
 
 func durationVar(getenv func(string) string, name string, def, lo, hi time.Duration) (time.Duration, error) {

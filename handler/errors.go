@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
+	"strings"
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/handler/event"
@@ -14,13 +16,18 @@ import (
 // name as errorType, which is what an operator sees first in the console, the
 // failure queue's message attributes and the logs.
 
-// LookupError: EC2 could not be asked about the endpoint.
+// LookupError: EC2 could not be asked about the endpoint, or about the
+// endpoints of a service (ServiceName, during reconcile).
 type LookupError struct {
-	EndpointID string
-	Err        error
+	EndpointID  string
+	ServiceName string
+	Err         error
 }
 
 func (e *LookupError) Error() string {
+	if e.EndpointID == "" && e.ServiceName != "" {
+		return fmt.Sprintf("list the VPC endpoints of service %s in EC2: %v", e.ServiceName, e.Err)
+	}
 	return fmt.Sprintf("look up VPC endpoint %s in EC2: %v", e.EndpointID, e.Err)
 }
 func (e *LookupError) Unwrap() error { return e.Err }
@@ -64,8 +71,10 @@ func atlasFailure(op, endpointID, projectID string, err error) error {
 	return &AtlasError{Op: op, EndpointID: endpointID, ProjectID: projectID, Err: err}
 }
 
-// RegistrationFailedError: every registration attempt ended REJECTED or with
-// an Atlas errorMessage; each attempt was deleted again.
+// RegistrationFailedError: the registration ended REJECTED or with an Atlas
+// errorMessage. Either every attempt failed and each was deleted again, or
+// (Kept) the failed entry was kept because deleting it could remove the
+// endpoint service: Atlas removes a service with its last endpoint.
 type RegistrationFailedError struct {
 	EndpointID string
 	ProjectID  string
@@ -73,6 +82,7 @@ type RegistrationFailedError struct {
 	Attempts   int
 	LastStatus string
 	LastError  string
+	Kept       bool
 }
 
 func (e *RegistrationFailedError) Error() string {
@@ -80,8 +90,79 @@ func (e *RegistrationFailedError) Error() string {
 	if last == "" {
 		last = "no error message"
 	}
+	if e.Kept {
+		return fmt.Sprintf("endpoint %s in project %s (endpoint service %s) failed registration (status %s: %s); "+
+			"the failed entry was kept in Atlas, not deleted and retried, because it is the service's last live endpoint and Atlas removes a service with its last endpoint. "+
+			"To recover: fix the cause in AWS, then either register another endpoint with the service first and invoke again, "+
+			"or delete this one by hand (atlas privateEndpoints aws interfaces delete %s --endpointServiceId %s --projectId %s) accepting that Atlas may remove the service, "+
+			"or deploy with AllowServiceRemoval=true",
+			e.EndpointID, e.ProjectID, e.ServiceID, e.LastStatus, last, e.EndpointID, e.ServiceID, e.ProjectID)
+	}
 	return fmt.Sprintf("endpoint %s in project %s (endpoint service %s) failed %d registration attempts; last status %s: %s; each attempt was deleted in Atlas",
 		e.EndpointID, e.ProjectID, e.ServiceID, e.Attempts, e.LastStatus, last)
+}
+
+// EndpointServiceRemovedError: the endpoint service is gone or being deleted
+// in Atlas, found right after this function deleted one of its endpoints
+// (AfterDelete) or just before it would have. Nothing more is posted into it.
+type EndpointServiceRemovedError struct {
+	EndpointID  string
+	ProjectID   string
+	ServiceID   string
+	ServiceName string // empty when the container had not cached it
+	AfterDelete bool
+}
+
+func (e *EndpointServiceRemovedError) Error() string {
+	svc := e.ServiceID
+	if e.ServiceName != "" {
+		svc += " (" + e.ServiceName + ")"
+	}
+	when := "before interface endpoint " + e.EndpointID + " could be deleted"
+	if e.AfterDelete {
+		when = "after interface endpoint " + e.EndpointID + " was deleted"
+	}
+	return fmt.Sprintf("atlas endpoint service %s in project %s is gone or being deleted, found %s; nothing more was posted into it. "+
+		"VPC endpoints that point at its service name no longer connect: create a new endpoint service in Atlas and VPC endpoints for its new name",
+		svc, e.ProjectID, when)
+}
+
+// DeregistrationError: some endpoints of a delete event could not be removed
+// from Atlas. A retry of the event is safe: removed ones read not-registered.
+type DeregistrationError struct {
+	ProjectID string
+	Failed    map[string]error // by VPC endpoint id
+}
+
+func (e *DeregistrationError) Error() string {
+	return fmt.Sprintf("deregistration in project %s failed for %d endpoint(s): %s; a retry of the event resumes where this one stopped",
+		e.ProjectID, len(e.Failed), joinFailures(e.Failed))
+}
+
+// ReconcileError: a reconcile run could not repair some endpoints. The run's
+// log line lists every endpoint's outcome; the next run tries again.
+type ReconcileError struct {
+	ProjectID string
+	Failed    map[string]error // by VPC endpoint id
+}
+
+func (e *ReconcileError) Error() string {
+	return fmt.Sprintf("reconcile in project %s failed for %d endpoint(s): %s; the next run tries again",
+		e.ProjectID, len(e.Failed), joinFailures(e.Failed))
+}
+
+// joinFailures lists failures in a stable order, each with its cause.
+func joinFailures(failed map[string]error) string {
+	ids := make([]string, 0, len(failed))
+	for id := range failed {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	parts := make([]string, 0, len(ids))
+	for _, id := range ids {
+		parts = append(parts, id+": "+failed[id].Error())
+	}
+	return strings.Join(parts, "; ")
 }
 
 // DeadlineError: the Lambda deadline came before Atlas settled. The endpoint

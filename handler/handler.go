@@ -1,6 +1,8 @@
-// Package handler turns the events that reach the function into registrations
-// of VPC interface endpoints with an Atlas private endpoint service, and runs
-// each registration until Atlas reports it AVAILABLE.
+// Package handler turns the events that reach the function into work on VPC
+// interface endpoints in an Atlas private endpoint service: it registers new
+// endpoints and runs each registration until Atlas reports it AVAILABLE,
+// deregisters endpoints deleted in AWS, and reconciles the two sides to catch
+// what events missed. It never lets a delete remove the endpoint service.
 //
 // It owns the interfaces it needs from the AWS side and from Atlas, so tests
 // can give it real clients against local stand-ins or in-process fakes.
@@ -20,9 +22,14 @@ import (
 	"github.com/atlasvpce/registrar/handler/event"
 )
 
-// EndpointLookup reads a VPC endpoint from EC2.
+// EndpointLookup reads VPC endpoints from EC2.
 type EndpointLookup interface {
+	// LookupEndpoint waits briefly for a new endpoint that EC2 does not show yet.
 	LookupEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error)
+	// DescribeEndpoint asks once: for a deleted endpoint, not found is the answer.
+	DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error)
+	// ServiceEndpoints lists the Interface endpoints of a service in the given states.
+	ServiceEndpoints(ctx context.Context, serviceName string, states ...string) ([]awsvpc.Endpoint, error)
 }
 
 // SecretSource returns the raw JSON of the Atlas credentials secret.
@@ -33,6 +40,7 @@ type SecretSource interface {
 // AtlasAPI is the part of the Atlas Administration API a registration uses.
 type AtlasAPI interface {
 	ListEndpointServices(ctx context.Context) ([]atlas.EndpointService, error)
+	GetEndpointService(ctx context.Context, serviceID string) (*atlas.EndpointService, error)
 	GetInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) (*atlas.InterfaceEndpoint, error)
 	CreateInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) (*atlas.InterfaceEndpoint, error)
 	DeleteInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) error
@@ -51,25 +59,55 @@ type Deps struct {
 	Now       func() time.Time // nil: time.Now
 }
 
-// Outcomes reported in Result.Outcome.
+// Outcomes reported in Result.Outcome and EndpointResult.Outcome.
 const (
 	OutcomeRegistered        = "registered"
 	OutcomeAlreadyRegistered = "already-registered"
 	OutcomeIgnored           = "ignored"
+
+	// Of a delete event or a manual deregistration (Result.Outcome).
+	OutcomeProcessed = "processed"
+	// Of each endpoint in it.
+	OutcomeDeregistered  = "deregistered"
+	OutcomeNotRegistered = "not-registered"
+	OutcomeKept          = "kept"
+	OutcomeFailed        = "failed" // a deregistration or reconcile step failed; the invocation's error names it
+
+	// Of a reconcile run (Result.Outcome).
+	OutcomeReconciled = "reconciled"
+	// Of each endpoint in it, besides registered, already-registered, deregistered, kept and failed.
+	OutcomeReRegistered    = "re-registered"
+	OutcomePending         = "pending"
+	OutcomeOrphan          = "orphan"
+	OutcomeWouldRegister   = "would-register"
+	OutcomeWouldReRegister = "would-re-register"
+	OutcomeWouldDeregister = "would-deregister"
 )
 
-// Result is what a successful invocation returns.
+// Result is what a successful invocation returns. A registration fills the
+// endpoint's fields; a deregistration or reconcile run lists Endpoints.
 type Result struct {
-	Outcome           string   `json:"outcome"`
-	Reason            string   `json:"reason,omitempty"`
-	VPCEndpointID     string   `json:"vpcEndpointId,omitempty"`
-	VPCID             string   `json:"vpcId,omitempty"`
-	SubnetIDs         []string `json:"subnetIds,omitempty"`
-	ServiceName       string   `json:"serviceName,omitempty"`
-	ProjectID         string   `json:"projectId"`
-	EndpointServiceID string   `json:"endpointServiceId,omitempty"`
-	ConnectionStatus  string   `json:"connectionStatus,omitempty"`
-	Attempts          int      `json:"attempts"`
+	Outcome           string           `json:"outcome"`
+	Reason            string           `json:"reason,omitempty"`
+	DryRun            *bool            `json:"dryRun,omitempty"` // reconcile only
+	VPCEndpointID     string           `json:"vpcEndpointId,omitempty"`
+	VPCID             string           `json:"vpcId,omitempty"`
+	SubnetIDs         []string         `json:"subnetIds,omitempty"`
+	ServiceName       string           `json:"serviceName,omitempty"`
+	ProjectID         string           `json:"projectId"`
+	EndpointServiceID string           `json:"endpointServiceId,omitempty"`
+	ConnectionStatus  string           `json:"connectionStatus,omitempty"`
+	Attempts          int              `json:"attempts,omitempty"`
+	Endpoints         []EndpointResult `json:"endpoints,omitempty"`
+	Counts            map[string]int   `json:"counts,omitempty"`
+}
+
+// EndpointResult is one endpoint's outcome in a deregistration or reconcile run.
+type EndpointResult struct {
+	VPCEndpointID     string `json:"vpcEndpointId"`
+	EndpointServiceID string `json:"endpointServiceId,omitempty"`
+	Outcome           string `json:"outcome"`
+	Reason            string `json:"reason,omitempty"`
 }
 
 // Handler registers endpoints. One Handler lives as long as the container, so
@@ -131,6 +169,12 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 	if req.Ignore != "" {
 		res.Outcome, res.Reason = OutcomeIgnored, req.Ignore
 		return nil
+	}
+	switch req.Action {
+	case event.Deregister:
+		return h.deregister(ctx, req, res)
+	case event.Reconcile:
+		return h.reconcile(ctx, req.DryRun, res)
 	}
 
 	ctx, cancel, err := h.workContext(ctx, req.EndpointID)
@@ -199,13 +243,16 @@ func (h *Handler) registerEndpoint(ctx context.Context, api AtlasAPI, ep *awsvpc
 		return nil
 	}
 	res.EndpointServiceID = svc.ID
-	r := &registration{h: h, api: api, serviceID: svc.ID, endpointID: ep.ID}
-	outcome, err := r.run(ctx)
-	res.Attempts, res.ConnectionStatus = r.attempts, r.status
-	if err != nil {
-		return err
+	t := h.newTask(api, svc.ID, ep.ID, startRegister)
+	drive(ctx, []*task{t})
+	res.Attempts, res.ConnectionStatus = t.attempts, t.status
+	switch {
+	case t.err != nil:
+		return t.err
+	case !t.done:
+		return t.deadlineErr(t.phase)
 	}
-	res.Outcome = outcome
+	res.Outcome = t.outcome
 	return nil
 }
 
@@ -263,6 +310,19 @@ func (h *Handler) findService(ctx context.Context, api AtlasAPI, name string) (*
 	if ok {
 		return &svc, nil
 	}
+	byName, err := h.refreshServices(ctx, api)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := byName[name]; ok {
+		return &s, nil
+	}
+	return nil, nil
+}
+
+// refreshServices lists the project's endpoint services into the cache, by
+// AWS service name; services still being created have no name yet.
+func (h *Handler) refreshServices(ctx context.Context, api AtlasAPI) (map[string]atlas.EndpointService, error) {
 	list, err := api.ListEndpointServices(ctx)
 	if err != nil {
 		return nil, err
@@ -276,13 +336,28 @@ func (h *Handler) findService(ctx context.Context, api AtlasAPI, name string) (*
 	h.mu.Lock()
 	h.services = byName
 	h.mu.Unlock()
-	if s, ok := byName[name]; ok {
-		return &s, nil
+	return byName, nil
+}
+
+// forgetService drops a removed service from the cache, so no later event
+// posts into it, and returns its AWS service name if it was cached.
+func (h *Handler) forgetService(serviceID string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name, s := range h.services {
+		if s.ID == serviceID {
+			delete(h.services, name)
+			return name
+		}
 	}
-	return nil, nil
+	return ""
 }
 
 func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took time.Duration) {
+	if res.Endpoints != nil || res.Counts != nil {
+		h.logBatch(ctx, res, err, took)
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("vpcEndpointId", res.VPCEndpointID),
 		slog.String("vpcId", res.VPCID),
@@ -309,4 +384,31 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 	)
 	attrs = append(attrs, atlasAttrs(err)...)
 	h.log.LogAttrs(ctx, slog.LevelError, "endpoint registration failed", attrs...)
+}
+
+// logBatch writes the one line of a deregistration or reconcile run: every
+// endpoint's outcome and the counts, so the log alone tells what was done.
+func (h *Handler) logBatch(ctx context.Context, res *Result, err error, took time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("projectId", res.ProjectID),
+		slog.Any("endpoints", res.Endpoints),
+		slog.Any("counts", res.Counts),
+		slog.Int64("durationMs", took.Milliseconds()),
+	}
+	if res.DryRun != nil {
+		attrs = append(attrs, slog.Bool("dryRun", *res.DryRun))
+	}
+	if err == nil {
+		attrs = append(attrs, slog.String("outcome", res.Outcome))
+		h.log.LogAttrs(ctx, slog.LevelInfo, "endpoints "+res.Outcome, attrs...)
+		return
+	}
+	attrs = append(attrs,
+		slog.String("outcome", "error"),
+		slog.String("errorType", errorType(err)),
+		slog.String("error", err.Error()),
+		slog.String("next", nextAfterError(err)),
+	)
+	attrs = append(attrs, atlasAttrs(err)...)
+	h.log.LogAttrs(ctx, slog.LevelError, "endpoints "+res.Outcome+" with failures", attrs...)
 }

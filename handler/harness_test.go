@@ -62,7 +62,15 @@ type harnessOptions struct {
 	config     func(*Config)
 	wrapEC2    func(awsvpc.EC2API) awsvpc.EC2API
 	timeout    time.Duration // per Atlas HTTP request; default 2s
+	// alone leaves the fake's service without the AVAILABLE companion endpoint
+	// that otherwise lets the guard allow deletes: the registered endpoint is
+	// then the service's last.
+	alone bool
 }
+
+// companionID is an AVAILABLE endpoint the fake's service holds by default, so
+// that deleting a failed registration cannot remove the service.
+const companionID = "vpce-0c0000000000000c1"
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
@@ -102,6 +110,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	if fo.DeleteDelay == 0 {
 		fo.DeleteDelay = 15 * time.Millisecond
+	}
+	if fo.Services == nil && !o.alone {
+		fo.Services = []atlas.EndpointService{{
+			ID: atlastest.DefaultServiceID, EndpointServiceName: atlastest.DefaultEndpointServiceName,
+			InterfaceEndpoints: []string{companionID},
+		}}
 	}
 	fo.APIKeys = map[string]string{testPublicKey: testPrivateKey}
 	fo.Clients = map[string]string{testClientID: testClientSecret}
@@ -171,7 +185,7 @@ func (hs *harness) invoke(payload []byte, timeout time.Duration) (*Result, error
 	return hs.h.Handle(ctx, payload)
 }
 
-// atlasCalls counts authenticated Atlas requests of one kind: list, get, post, delete.
+// atlasCalls counts authenticated Atlas requests of one kind: list, service, get, post, delete.
 // Digest's 401 challenges are not counted here; rawAtlasRequests counts everything.
 func (hs *harness) atlasCalls(kind string) int {
 	n := 0
@@ -195,11 +209,16 @@ func classify(r atlastest.Request) string {
 		return "delete"
 	case r.Method == http.MethodGet && strings.Contains(r.Path, "/vpce-"):
 		return "get"
+	case r.Method == http.MethodGet && servicePath.MatchString(r.Path):
+		return "service"
 	case r.Method == http.MethodGet:
 		return "list"
 	}
 	return "other"
 }
+
+// servicePath matches one endpoint service, v2 or v1.0.
+var servicePath = regexp.MustCompile(`/privateEndpoint/(AWS/endpointService/)?[0-9a-f]{24}$`)
 
 // checkNoSecrets fails if any known secret value appears in s.
 func checkNoSecrets(t *testing.T, where, s string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -11,117 +12,269 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 )
 
-// registration drives one endpoint to AVAILABLE in one endpoint service:
-// read its state, POST when absent, poll until settled, and on failure delete
-// it and try again, up to Config.MaxAttempts registrations.
-type registration struct {
+// task is one endpoint's way through the state machine that every action
+// shares: registration (read, POST, poll until settled, on failure delete and
+// post again), deregistration (delete, wait for 404) and reconcile, which
+// drives many tasks at once. A task runs one step at a time; each step makes
+// a few Atlas calls, then schedules the next step or finishes the task.
+// Every delete goes through guard first, so that no step can remove the
+// endpoint service itself (see protect.go).
+type task struct {
 	h          *Handler
 	api        AtlasAPI
-	serviceID  string
 	endpointID string
+	serviceID  string
 
-	attempts int    // registrations made or resumed by this invocation
-	status   string // last connectionStatus seen
-	lastErr  string // last Atlas errorMessage seen
+	phase string                // what the task is doing, for logs and DeadlineError
+	next  func(context.Context) // the step to run when due
+	due   time.Time
+	poll  *backoff.ExponentialBackOff
+	pause backoff.BackOff
+
+	attempts      int    // registrations made or resumed
+	status        string // last connectionStatus seen
+	lastErr       string // last Atlas errorMessage seen
+	recovered     bool   // a failed registration was deleted on the way
+	lastOne       bool   // the guard found no other live endpoint in the service
+	deregistering bool   // the goal is removal, not registration
+
+	done    bool
+	outcome string
+	reason  string
+	err     error
 }
 
-// errPending keeps the poll going; errGone reports an endpoint that vanished while watched.
-var (
-	errPending = errors.New("still pending")
-	errGone    = errors.New("endpoint is gone")
+// Phases, as an operator reads them in a DeadlineError.
+const (
+	phaseRead   = "reading the endpoint"
+	phaseSettle = "waiting for AVAILABLE"
+	phaseGone   = "deleting"
+	phasePause  = "waiting to retry"
 )
 
+// statusGone is the status recorded for an endpoint Atlas answers 404 for.
 const statusGone = "NOT_FOUND"
 
-func (r *registration) run(ctx context.Context) (string, error) {
-	cur, err := r.get(ctx)
+func (h *Handler) newTask(api AtlasAPI, serviceID, endpointID string, first func(*task) func(context.Context)) *task {
+	t := &task{h: h, api: api, serviceID: serviceID, endpointID: endpointID, phase: phaseRead, pause: h.retryPause()}
+	t.next = first(t)
+	return t
+}
+
+// startRegister begins a registration by reading the endpoint's state.
+func startRegister(t *task) func(context.Context) { return t.start }
+
+// startPost begins with a POST: the caller has just read that Atlas lacks it.
+func startPost(t *task) func(context.Context) { return t.post }
+
+// startRecover begins with deleting a failed registration, then posting again.
+func startRecover(t *task) func(context.Context) { return t.recoverFailed }
+
+// startDeregister begins with removing the endpoint from its service.
+func startDeregister(t *task) func(context.Context) {
+	t.deregistering = true
+	return t.deregister
+}
+
+func (t *task) schedule(phase string, after time.Duration, step func(context.Context)) {
+	t.phase, t.next, t.due = phase, step, time.Now().Add(after)
+}
+
+func (t *task) finish(outcome, reason string) {
+	t.done, t.outcome, t.reason = true, outcome, reason
+}
+
+func (t *task) fail(err error) { t.done, t.err = true, err }
+
+func (t *task) start(ctx context.Context) {
+	cur, err := t.get(ctx)
 	if err != nil {
-		return "", r.atlasErr("get interface endpoint", err)
+		t.fail(t.atlasErr("get interface endpoint", err))
+		return
 	}
-	post := true
 	switch {
 	case cur == nil:
+		t.post(ctx)
 	case failed(cur):
-		// Left behind by an earlier invocation: Atlas's documented recovery is delete, then add again.
-		r.logFailure(ctx, "found a failed registration from an earlier invocation", "delete-and-retry")
-		if err := r.remove(ctx); err != nil {
-			return "", err
-		}
+		t.recoverFailed(ctx)
 	case cur.ConnectionStatus == atlas.StatusAvailable:
-		return OutcomeAlreadyRegistered, nil
+		t.finish(OutcomeAlreadyRegistered, "")
 	case cur.ConnectionStatus == atlas.StatusDeleting || cur.DeleteRequested:
-		if err := r.waitGone(ctx); err != nil {
-			return "", err
-		}
+		t.awaitGone(t.post)
 	default:
 		// Pending: an earlier invocation posted it (or someone else did). Resume the wait.
-		post = false
-		r.attempts = 1
+		t.attempts = 1
+		t.awaitSettled()
 	}
+}
 
-	pause := r.retryPause()
-	for {
-		if post {
-			r.attempts++
-			created, err := r.api.CreateInterfaceEndpoint(ctx, r.serviceID, r.endpointID)
-			switch {
-			case errors.Is(err, atlas.ErrConflict):
-				// Already there (a concurrent delivery, or a lost response): wait for it like our own.
-			case err != nil:
-				return "", r.atlasErr("add interface endpoint", err)
-			default:
-				r.observe(created)
-			}
-		}
-		post = true
+// recoverFailed handles a failed registration left behind by an earlier
+// invocation: Atlas's documented recovery is delete, then add again.
+func (t *task) recoverFailed(ctx context.Context) {
+	t.recovered = true
+	t.deleteThen(ctx, "found a failed registration", "delete-and-retry", t.post)
+}
 
-		if err := r.waitSettled(ctx); err != nil {
-			return "", err
-		}
-		if r.status == atlas.StatusAvailable {
-			return OutcomeRegistered, nil
-		}
+func (t *task) post(ctx context.Context) {
+	t.attempts++
+	created, err := t.api.CreateInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	switch {
+	case errors.Is(err, atlas.ErrConflict):
+		// Already there (a concurrent delivery, or a lost response): wait for it like our own.
+	case err != nil:
+		t.fail(t.atlasErr("add interface endpoint", err))
+		return
+	default:
+		t.observe(created)
+	}
+	t.awaitSettled()
+}
 
-		last := r.attempts >= r.h.cfg.MaxAttempts
-		next := "delete-and-retry"
-		if last {
-			next = "delete-and-give-up"
+func (t *task) awaitSettled() {
+	t.resetPoll()
+	t.schedule(phaseSettle, t.poll.NextBackOff(), t.settle)
+}
+
+func (t *task) settle(ctx context.Context) {
+	ie, err := t.get(ctx)
+	switch {
+	case err != nil:
+		t.pollFailed(ctx, err, t.settle)
+	case ie == nil:
+		t.lastErr = "the endpoint disappeared from Atlas while pending"
+		t.attemptFailed(ctx, false)
+	case ie.ConnectionStatus == atlas.StatusAvailable:
+		t.finish(OutcomeRegistered, "")
+	case failed(ie):
+		t.attemptFailed(ctx, true)
+	default:
+		t.schedule(phaseSettle, t.poll.NextBackOff(), t.settle)
+	}
+}
+
+// attemptFailed deletes a failed registration (if Atlas still has it) and
+// posts again after a pause, or gives up after Config.MaxAttempts.
+func (t *task) attemptFailed(ctx context.Context, present bool) {
+	last := t.attempts >= t.h.cfg.MaxAttempts
+	then := func(context.Context) {
+		t.schedule(phasePause, t.pause.NextBackOff(), t.post)
+	}
+	next := "delete-and-retry"
+	if last {
+		// Report the failure, not the 404 that the cleanup ends with.
+		status := t.status
+		then = func(context.Context) {
+			t.status = status
+			t.giveUp()
 		}
-		r.logFailure(ctx, "atlas registration attempt failed", next)
-		failedStatus, failedErr := r.status, r.lastErr
-		if err := r.remove(ctx); err != nil {
-			return "", err
-		}
-		if last {
-			return "", &RegistrationFailedError{
-				EndpointID: r.endpointID, ProjectID: r.h.cfg.ProjectID, ServiceID: r.serviceID,
-				Attempts: r.attempts, LastStatus: failedStatus, LastError: failedErr,
-			}
-		}
-		if err := sleep(ctx, pause.NextBackOff()); err != nil {
-			return "", r.deadlineErr("waiting to retry")
+		next = "delete-and-give-up"
+	}
+	if !present {
+		t.logFailure(ctx, "atlas registration attempt failed", next)
+		then(ctx)
+		return
+	}
+	t.deleteThen(ctx, "atlas registration attempt failed", next, then)
+}
+
+func (t *task) giveUp() {
+	t.fail(&RegistrationFailedError{
+		EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, ServiceID: t.serviceID,
+		Attempts: t.attempts, LastStatus: t.status, LastError: t.lastErr,
+	})
+}
+
+// deleteThen deletes the endpoint once the guard allows it, waits until it is
+// gone and the service is still there, then runs then. When the guard keeps
+// the endpoint, the registration fails with the entry kept. msg and next
+// describe the failure in the one log line this path writes.
+func (t *task) deleteThen(ctx context.Context, msg, next string, then func(context.Context)) {
+	v, err := t.guard(ctx)
+	switch {
+	case err != nil:
+		t.fail(err)
+	case v == verdictServiceGone:
+		t.fail(t.serviceRemoved(false))
+	case v == verdictAbsent:
+		// Not listed by its service: nothing to delete.
+		t.logFailure(ctx, msg, next)
+		then(ctx)
+	case v == verdictKeep:
+		t.logFailure(ctx, msg, nextKept)
+		t.fail(&RegistrationFailedError{
+			EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, ServiceID: t.serviceID,
+			Attempts: t.attempts, LastStatus: t.status, LastError: t.lastErr, Kept: true,
+		})
+	default:
+		t.logFailure(ctx, msg, next)
+		t.delete(ctx, then)
+	}
+}
+
+// nextKept is the log's "next" when a failed entry is kept to protect its service.
+const nextKept = "kept-to-protect-service"
+
+// delete asks Atlas to remove the endpoint, then waits for it to be gone.
+func (t *task) delete(ctx context.Context, then func(context.Context)) {
+	err := t.api.DeleteInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	if err != nil && !errors.Is(err, atlas.ErrNotFound) {
+		t.fail(t.atlasErr("delete interface endpoint", err))
+		return
+	}
+	t.awaitGone(then)
+}
+
+// awaitGone polls until a GET answers 404, so the next POST does not collide
+// with a half-deleted endpoint; then it checks that the service survived.
+func (t *task) awaitGone(then func(context.Context)) {
+	t.resetPoll()
+	var step func(context.Context)
+	step = func(ctx context.Context) {
+		ie, err := t.get(ctx)
+		switch {
+		case err != nil:
+			t.pollFailed(ctx, err, step)
+		case ie != nil:
+			t.schedule(phaseGone, t.poll.NextBackOff(), step)
+		default:
+			t.afterGone(ctx, then)
 		}
 	}
+	t.schedule(phaseGone, t.poll.NextBackOff(), step)
+}
+
+// pollFailed keeps polling through transient Atlas errors that outlast the
+// client's own retries, and fails the task on anything else.
+func (t *task) pollFailed(ctx context.Context, err error, step func(context.Context)) {
+	if atlas.Temporary(err) && ctx.Err() == nil {
+		t.schedule(t.phase, t.poll.NextBackOff(), step)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		t.fail(t.deadlineErr(t.phase))
+		return
+	}
+	t.fail(t.atlasErr("get interface endpoint ("+t.phase+")", err))
 }
 
 // get returns the endpoint, or nil when Atlas does not have it.
-func (r *registration) get(ctx context.Context) (*atlas.InterfaceEndpoint, error) {
-	ie, err := r.api.GetInterfaceEndpoint(ctx, r.serviceID, r.endpointID)
+func (t *task) get(ctx context.Context) (*atlas.InterfaceEndpoint, error) {
+	ie, err := t.api.GetInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
 	if errors.Is(err, atlas.ErrNotFound) {
-		r.status = statusGone
+		t.status = statusGone
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.observe(ie)
+	t.observe(ie)
 	return ie, nil
 }
 
-func (r *registration) observe(ie *atlas.InterfaceEndpoint) {
-	r.status = ie.ConnectionStatus
+func (t *task) observe(ie *atlas.InterfaceEndpoint) {
+	t.status = ie.ConnectionStatus
 	if ie.ErrorMessage != "" {
-		r.lastErr = ie.ErrorMessage
+		t.lastErr = ie.ErrorMessage
 	}
 }
 
@@ -135,127 +288,95 @@ func failed(ie *atlas.InterfaceEndpoint) bool {
 	return ie.ErrorMessage != "" && ie.ConnectionStatus != atlas.StatusAvailable
 }
 
-// waitSettled polls until the endpoint is AVAILABLE or failed. An endpoint
-// that vanishes counts as a failed attempt.
-func (r *registration) waitSettled(ctx context.Context) error {
-	err := r.poll(ctx, func(ie *atlas.InterfaceEndpoint) error {
-		if ie == nil {
-			return backoff.Permanent(errGone)
-		}
-		if ie.ConnectionStatus == atlas.StatusAvailable || failed(ie) {
-			return nil
-		}
-		return errPending
-	})
-	switch {
-	case errors.Is(err, errGone):
-		r.lastErr = "the endpoint disappeared from Atlas while pending"
-		return nil
-	case err != nil:
-		return r.waitErr("waiting for AVAILABLE", err)
-	}
-	return nil
-}
-
-// remove deletes the endpoint in Atlas and waits until a GET answers 404, so
-// the next POST does not collide with a half-deleted one.
-func (r *registration) remove(ctx context.Context) error {
-	err := r.api.DeleteInterfaceEndpoint(ctx, r.serviceID, r.endpointID)
-	if err != nil && !errors.Is(err, atlas.ErrNotFound) {
-		if ctx.Err() != nil {
-			return r.deadlineErr("deleting")
-		}
-		return r.atlasErr("delete interface endpoint", err)
-	}
-	return r.waitGone(ctx)
-}
-
-func (r *registration) waitGone(ctx context.Context) error {
-	err := r.poll(ctx, func(ie *atlas.InterfaceEndpoint) error {
-		if ie == nil {
-			return nil
-		}
-		return errPending
-	})
-	if err != nil {
-		return r.waitErr("deleting", err)
-	}
-	return nil
-}
-
-// poll calls GET on a capped exponential schedule with jitter until check
-// accepts the state, returns a permanent error, or ctx ends. The first GET
+// resetPoll starts a capped exponential schedule with jitter. The first GET
 // waits one interval: the caller has just seen or changed the state.
-// Transient Atlas errors that outlast the client's own retries keep polling.
-func (r *registration) poll(ctx context.Context, check func(*atlas.InterfaceEndpoint) error) error {
-	first := true
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		if first {
-			first = false
-			return struct{}{}, errPending
-		}
-		ie, err := r.get(ctx)
-		switch {
-		case err != nil && atlas.Temporary(err) && ctx.Err() == nil:
-			return struct{}{}, err
-		case err != nil:
-			return struct{}{}, backoff.Permanent(err)
-		}
-		return struct{}{}, check(ie)
-	}, backoff.WithBackOff(r.pollSchedule()), backoff.WithMaxElapsedTime(0))
-	return err
-}
-
-func (r *registration) pollSchedule() *backoff.ExponentialBackOff {
-	return &backoff.ExponentialBackOff{
-		InitialInterval:     r.h.cfg.PollInitial,
+func (t *task) resetPoll() {
+	t.poll = &backoff.ExponentialBackOff{
+		InitialInterval:     t.h.cfg.PollInitial,
 		RandomizationFactor: 0.2,
 		Multiplier:          1.5,
-		MaxInterval:         r.h.cfg.PollMax,
+		MaxInterval:         t.h.cfg.PollMax,
 	}
+	t.poll.Reset()
 }
 
 // retryPause spaces registration attempts: Atlas tends to reject again if
 // asked again at once.
-func (r *registration) retryPause() backoff.BackOff {
+func (h *Handler) retryPause() backoff.BackOff {
 	b := &backoff.ExponentialBackOff{
-		InitialInterval:     r.h.cfg.PollInitial,
+		InitialInterval:     h.cfg.PollInitial,
 		RandomizationFactor: 0.5,
 		Multiplier:          2,
-		MaxInterval:         r.h.cfg.PollMax,
+		MaxInterval:         h.cfg.PollMax,
 	}
 	b.Reset()
 	return b
 }
 
-// waitErr maps a failed wait to the deadline, or to the Atlas error that stopped it.
-func (r *registration) waitErr(phase string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return r.deadlineErr(phase)
-	}
-	return r.atlasErr("get interface endpoint ("+phase+")", err)
+func (t *task) deadlineErr(phase string) error {
+	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, Phase: phase, Status: t.status}
 }
 
-func (r *registration) deadlineErr(phase string) error {
-	return &DeadlineError{EndpointID: r.endpointID, ProjectID: r.h.cfg.ProjectID, Phase: phase, Status: r.status}
-}
-
-func (r *registration) atlasErr(op string, err error) error {
-	return atlasFailure(op, r.endpointID, r.h.cfg.ProjectID, err)
+func (t *task) atlasErr(op string, err error) error {
+	return atlasFailure(op, t.endpointID, t.h.cfg.ProjectID, err)
 }
 
 // logFailure writes the one structured line a failure path owes the operator.
-func (r *registration) logFailure(ctx context.Context, msg, next string) {
-	r.h.log.LogAttrs(ctx, slog.LevelWarn, msg,
-		slog.String("vpcEndpointId", r.endpointID),
-		slog.String("projectId", r.h.cfg.ProjectID),
-		slog.String("endpointServiceId", r.serviceID),
-		slog.Int("attempt", r.attempts),
-		slog.Int("maxAttempts", r.h.cfg.MaxAttempts),
-		slog.String("connectionStatus", r.status),
-		slog.String("atlasErrorMessage", r.lastErr),
+func (t *task) logFailure(ctx context.Context, msg, next string) {
+	t.h.log.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("vpcEndpointId", t.endpointID),
+		slog.String("projectId", t.h.cfg.ProjectID),
+		slog.String("endpointServiceId", t.serviceID),
+		slog.Int("attempt", t.attempts),
+		slog.Int("maxAttempts", t.h.cfg.MaxAttempts),
+		slog.String("connectionStatus", t.status),
+		slog.String("atlasErrorMessage", t.lastErr),
 		slog.String("next", next),
 	)
+}
+
+// maxInFlight bounds the steps that run at once, and so the Atlas requests
+// one invocation has in flight.
+const maxInFlight = 8
+
+// drive runs tasks until each is done or ctx ends, running the steps that are
+// due together, so many endpoints wait in one loop rather than one after
+// another. Tasks still running when ctx ends are left as they are: their
+// phase and status say where they stopped.
+func drive(ctx context.Context, tasks []*task) {
+	sem := make(chan struct{}, maxInFlight)
+	for ctx.Err() == nil {
+		now := time.Now()
+		var due []*task
+		var wake time.Time
+		for _, t := range tasks {
+			switch {
+			case t.done:
+			case !t.due.After(now):
+				due = append(due, t)
+			case wake.IsZero() || t.due.Before(wake):
+				wake = t.due
+			}
+		}
+		if len(due) == 0 && wake.IsZero() {
+			return
+		}
+		if len(due) == 0 {
+			if sleep(ctx, time.Until(wake)) != nil {
+				return
+			}
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, t := range due {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				t.next(withEndpoint(ctx, t.endpointID))
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // sleep waits d or until ctx ends.

@@ -58,6 +58,12 @@ type Options struct {
 	// Default DefaultStepDelay.
 	DeleteDelay time.Duration
 
+	// KeepEmptyServices keeps an endpoint service after its last interface
+	// endpoint is deleted. By default the fake does what Atlas's reference
+	// documents: the service is removed with its last endpoint (it reads as
+	// DELETING for DeleteDelay, then is gone).
+	KeepEmptyServices bool
+
 	RateLimit *TokenBucket     // optional
 	Now       func() time.Time // optional clock for statuses and token expiry
 	Logger    *slog.Logger     // optional: one line per request and per status change
@@ -104,6 +110,7 @@ type Fake struct {
 	pending           time.Duration
 	deleteDelay       time.Duration
 	rateLimit         *TokenBucket
+	keepEmpty         bool
 
 	mu            sync.Mutex
 	services      []*service
@@ -128,6 +135,15 @@ type Fake struct {
 type service struct {
 	id, name, status, region, errorMessage, cloudProvider string
 	endpoints                                             []*endpoint
+	deleteAt                                              time.Time // when it began to be removed
+}
+
+// currentStatus is the service's status; a service being removed reads DELETING.
+func (s *service) currentStatus() string {
+	if !s.deleteAt.IsZero() {
+		return atlas.StatusDeleting
+	}
+	return s.status
 }
 
 type endpoint struct {
@@ -160,6 +176,7 @@ func NewUnstartedHandler(opts Options) *Fake {
 		pendingAcceptance: delay(opts.PendingAcceptance),
 		pending:           delay(opts.Pending),
 		deleteDelay:       delay(opts.DeleteDelay),
+		keepEmpty:         opts.KeepEmptyServices,
 		nonces:            map[string]*nonce{},
 		tokens:            map[string]time.Time{},
 	}
@@ -328,6 +345,14 @@ func (f *Fake) HoldDeleting(hold bool) {
 	f.holdDeleting = hold
 }
 
+// KeepEmptyServices switches whether a service outlives its last interface
+// endpoint (see Options.KeepEmptyServices).
+func (f *Fake) KeepEmptyServices(keep bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keepEmpty = keep
+}
+
 // SetAPIKeys replaces the accepted API keys (public -> private), as rotating a
 // key in Atlas does: requests signed with a removed key get 401 from then on.
 func (f *Fake) SetAPIKeys(keys map[string]string) {
@@ -402,7 +427,7 @@ func (f *Fake) Services() []atlas.EndpointService {
 	out := make([]atlas.EndpointService, 0, len(f.services))
 	for _, s := range f.services {
 		out = append(out, atlas.EndpointService{
-			ID: s.id, EndpointServiceName: s.name, Status: s.status, RegionName: s.region,
+			ID: s.id, EndpointServiceName: s.name, Status: s.currentStatus(), RegionName: s.region,
 			ErrorMessage: s.errorMessage, CloudProvider: s.cloudProvider, InterfaceEndpoints: s.endpointIDs(),
 		})
 	}
@@ -464,20 +489,36 @@ func (f *Fake) state(e *endpoint, now time.Time) endpointState {
 	return endpointState{status: atlas.StatusAvailable}
 }
 
-// sweep forgets endpoints whose deletion has completed. Callers hold f.mu.
+// sweep forgets endpoints whose deletion has completed and, unless keepEmpty
+// is set, removes a service whose last endpoint went that way, as Atlas's
+// reference says it does. Callers hold f.mu.
 func (f *Fake) sweep(now time.Time) {
+	services := f.services[:0]
 	for _, s := range f.services {
+		if !s.deleteAt.IsZero() && !f.holdDeleting && now.Sub(s.deleteAt) >= f.deleteDelay {
+			f.logf("endpoint service %s: DELETING -> gone", s.id)
+			continue
+		}
+		services = append(services, s)
 		kept := s.endpoints[:0]
+		var lastGone time.Time
 		for _, e := range s.endpoints {
 			if f.state(e, now).gone {
 				f.logf("endpoint %s: %s -> gone", e.id, e.lastReported)
+				lastGone = e.deleteAt.Add(f.deleteDelay)
 				continue
 			}
 			kept = append(kept, e)
 		}
 		clear(s.endpoints[len(kept):])
 		s.endpoints = kept
+		if len(kept) == 0 && !lastGone.IsZero() && !f.keepEmpty && s.deleteAt.IsZero() {
+			s.deleteAt = lastGone
+			f.logf("endpoint service %s: %s -> DELETING (its last interface endpoint was deleted)", s.id, s.status)
+		}
 	}
+	clear(f.services[len(services):])
+	f.services = services
 }
 
 func (f *Fake) logf(format string, args ...any) {

@@ -371,7 +371,9 @@ func TestStatusProgression(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock()
-			s := start(t, options(clk))
+			o := options(clk)
+			o.KeepEmptyServices = true // re-created below; TestServiceRemovedWithLastEndpoint covers removal
+			s := start(t, o)
 			auth := token(t, s)
 			r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth)
 			if r.status != http.StatusOK || r.json(t)["connectionStatus"] != atlas.StatusPendingAcceptance || r.json(t)["interfaceEndpointId"] != vpce {
@@ -635,8 +637,8 @@ func TestRequestValidation(t *testing.T) {
 		{"malformed body", "POST", v2Endpoints, v2Type, `{"id":`, 400, "MALFORMED_JSON"},
 		{"v1 unacceptable Accept", "POST", v1Endpoints, "text/plain", `{"interfaceEndpointId":"` + vpce + `"}`, 406, "INVALID_VERSION_DATE"},
 		{"unknown endpoint", "GET", v2Endpoints + "/" + vpce, v2Type, "", 404, "RESOURCE_NOT_FOUND"},
-		{"unknown service", "GET", v2Services + "/" + other, v2Type, "", 404, "RESOURCE_NOT_FOUND"},
-		{"unknown service on create", "POST", v2Services + "/" + other + "/endpoint", v2Type, `{"id":"` + vpce + `"}`, 404, "RESOURCE_NOT_FOUND"},
+		{"unknown service", "GET", v2Services + "/" + other, v2Type, "", 404, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND"},
+		{"unknown service on create", "POST", v2Services + "/" + other + "/endpoint", v2Type, `{"id":"` + vpce + `"}`, 404, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND"},
 		{"malformed service", "GET", v2Services + "/XYZ/endpoint/" + vpce, v2Type, "", 400, "VALIDATION_ERROR"},
 		{"unknown project", "GET", "/api/atlas/v2/groups/" + other + "/privateEndpoint/AWS/endpointService", v2Type, "", 404, "RESOURCE_NOT_FOUND"},
 		{"malformed project", "GET", "/api/atlas/v1.0/groups/nope/privateEndpoint", v1Type, "", 400, "VALIDATION_ERROR"},
@@ -868,5 +870,72 @@ func TestRejectFirst(t *testing.T) {
 	clk.Advance(time.Hour)
 	if ie, _ := s.Endpoint(sid, b); ie.ConnectionStatus != atlas.StatusAvailable {
 		t.Errorf("%s second registration = %+v, want AVAILABLE", b, ie)
+	}
+}
+
+// Atlas's reference: "When the last private endpoint is removed from a given
+// private endpoint service, that private endpoint service is also removed."
+// The fake does so by default; KeepEmptyServices keeps the service.
+func TestServiceRemovedWithLastEndpoint(t *testing.T) {
+	t.Parallel()
+	const other = "vpce-0fedcba9876543210"
+	for _, v := range []struct{ name, services, endpoints, accept, body, otherBody string }{
+		{"v2", v2Services, v2Endpoints, v2Type, `{"id":"` + vpce + `"}`, `{"id":"` + other + `"}`},
+		{"v1", v1Services, v1Endpoints, v1Type, `{"interfaceEndpointId":"` + vpce + `"}`, `{"interfaceEndpointId":"` + other + `"}`},
+	} {
+		for _, keep := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/keep=%v", v.name, keep), func(t *testing.T) {
+				t.Parallel()
+				clk := newClock()
+				o := options(clk)
+				o.KeepEmptyServices = keep
+				s := start(t, o)
+				auth := token(t, s)
+				for _, body := range []string{v.body, v.otherBody} {
+					if r := send(t, s, http.MethodPost, v.endpoints, v.accept, body, auth); r.status != http.StatusOK {
+						t.Fatalf("create: %d %s", r.status, r.body)
+					}
+				}
+				// Deleting one of two endpoints leaves the service alone.
+				if r := send(t, s, http.MethodDelete, v.endpoints+"/"+other, v.accept, "", auth); r.status != http.StatusNoContent {
+					t.Fatalf("delete %s: %d %s", other, r.status, r.body)
+				}
+				clk.Advance(step)
+				if r := send(t, s, http.MethodGet, v.services+"/"+sid, v.accept, "", auth); r.status != http.StatusOK || r.json(t)["status"] == atlas.StatusDeleting {
+					t.Fatalf("service after deleting one of two: %d %s", r.status, r.body)
+				}
+				// Deleting the last one removes the service, unless kept.
+				if r := send(t, s, http.MethodDelete, v.endpoints+"/"+vpce, v.accept, "", auth); r.status != http.StatusNoContent {
+					t.Fatalf("delete %s: %d %s", vpce, r.status, r.body)
+				}
+				clk.Advance(step)
+				r := send(t, s, http.MethodGet, v.services+"/"+sid, v.accept, "", auth)
+				if keep {
+					if r.status != http.StatusOK || r.json(t)["status"] == atlas.StatusDeleting {
+						t.Errorf("kept service: %d %s", r.status, r.body)
+					}
+					if r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth); r.status != http.StatusOK {
+						t.Errorf("re-create in kept service: %d %s", r.status, r.body)
+					}
+					return
+				}
+				if r.status != http.StatusOK || r.json(t)["status"] != atlas.StatusDeleting {
+					t.Fatalf("service right after its last endpoint went: %d %s, want DELETING", r.status, r.body)
+				}
+				if r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth); r.status != http.StatusNotFound || r.errorCode(t) != "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND" {
+					t.Errorf("post into a deleting service: %d %s", r.status, r.body)
+				}
+				clk.Advance(step)
+				if r := send(t, s, http.MethodGet, v.services+"/"+sid, v.accept, "", auth); r.status != http.StatusNotFound || r.errorCode(t) != "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND" {
+					t.Errorf("removed service: %d %s", r.status, r.body)
+				}
+				if r := send(t, s, http.MethodPost, v.endpoints, v.accept, v.body, auth); r.status != http.StatusNotFound || r.errorCode(t) != "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND" {
+					t.Errorf("post into a removed service: %d %s", r.status, r.body)
+				}
+				if svcs := s.Services(); len(svcs) != 0 {
+					t.Errorf("Services() = %+v, want none", svcs)
+				}
+			})
+		}
 	}
 }

@@ -281,7 +281,7 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 func serviceJSON(version string, s *service) any {
 	ids := s.endpointIDs()
 	if version == "v1.0" {
-		status := s.status
+		status := s.currentStatus()
 		if status == "AVAILABLE" {
 			status = "WAITING_FOR_USER"
 		}
@@ -292,7 +292,7 @@ func serviceJSON(version string, s *service) any {
 	}
 	return map[string]any{
 		"id": s.id, "endpointServiceName": s.name, "errorMessage": nullable(s.errorMessage),
-		"interfaceEndpoints": ids, "status": s.status, "regionName": s.region, "cloudProvider": s.cloudProvider,
+		"interfaceEndpoints": ids, "status": s.currentStatus(), "regionName": s.region, "cloudProvider": s.cloudProvider,
 	}
 }
 
@@ -323,7 +323,7 @@ func (f *Fake) lookupService(w http.ResponseWriter, sid string) *service {
 	}
 	s := f.service(sid)
 	if s == nil {
-		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find endpoint service "+sid+".")
+		writeError(w, http.StatusNotFound, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND", "Cannot find endpoint service "+sid+".")
 	}
 	return s
 }
@@ -392,6 +392,11 @@ func (f *Fake) createEndpoint(w http.ResponseWriter, version, sid string, body [
 	f.sweep(now)
 	s := f.lookupService(w, sid)
 	if s == nil {
+		return
+	}
+	if !s.deleteAt.IsZero() {
+		// Atlas does not document this answer; a service on its way out cannot take endpoints.
+		writeError(w, http.StatusNotFound, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND", "Endpoint service "+sid+" is being deleted.")
 		return
 	}
 	if s.endpoint(id) != nil {

@@ -124,6 +124,14 @@ func (lookup) LookupEndpoint(_ context.Context, id string) (*awsvpc.Endpoint, er
 	}, nil
 }
 
+func (l lookup) DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error) {
+	return l.LookupEndpoint(ctx, id)
+}
+
+func (lookup) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
+	return nil, errors.New("soak: reconcile is not part of the soak")
+}
+
 // secrets stands in for Secrets Manager: it returns the fake's API key.
 type secrets struct{}
 

@@ -1,0 +1,255 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/awsvpc"
+)
+
+// Reconcile catches what events missed: endpoints created before the
+// function was deployed, events that expired in the failure queue, trails
+// that were off. It reads both sides first, plans, and then (unless it is a
+// dry run) acts on the plan, so a dry run reports exactly what a real run
+// does next. Every write goes through the same tasks as events do.
+
+// planned is one endpoint in a reconcile plan.
+type planned struct {
+	EndpointResult
+	start func(*task) func(context.Context) // nil: nothing to do
+	// done is the outcome the action reports when it succeeds.
+	done string
+}
+
+func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error {
+	res.Outcome, res.DryRun = OutcomeReconciled, &dryRun
+	ctx, cancel, err := h.workContext(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return h.withAtlas(ctx, func(api AtlasAPI) error {
+		plan, err := h.plan(ctx, api)
+		if err != nil {
+			return err
+		}
+		failed := map[string]error{}
+		if !dryRun {
+			if err := h.apply(ctx, api, plan, failed); err != nil {
+				return err
+			}
+		}
+		res.Endpoints = make([]EndpointResult, 0, len(plan))
+		for _, p := range plan {
+			res.Endpoints = append(res.Endpoints, p.EndpointResult)
+		}
+		res.Counts = countOutcomes(res.Endpoints)
+		if len(failed) > 0 {
+			return &ReconcileError{ProjectID: h.cfg.ProjectID, Failed: failed}
+		}
+		return nil
+	})
+}
+
+// plan reads every named, usable endpoint service, the live VPC endpoints
+// that point at each, and the status of each of its interface endpoints in
+// Atlas, and decides what to do with every endpoint. It makes no writes.
+func (h *Handler) plan(ctx context.Context, api AtlasAPI) ([]*planned, error) {
+	byName, err := h.refreshServices(ctx, api)
+	if err != nil {
+		return nil, atlasFailure("list endpoint services", "", h.cfg.ProjectID, err)
+	}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	var plan []*planned
+	for _, name := range names {
+		svc := byName[name]
+		if svc.Status == atlas.StatusDeleting || svc.Status == atlas.StatusFailed {
+			continue // it takes no endpoints
+		}
+		aws, err := h.deps.Endpoints.ServiceEndpoints(ctx, name, awsvpc.LiveStates...)
+		if err != nil {
+			return nil, &LookupError{ServiceName: name, Err: err}
+		}
+		inAWS := map[string]bool{}
+		for _, ep := range aws {
+			inAWS[ep.ID] = true
+		}
+		inAtlas, err := h.readEndpoints(ctx, api, svc)
+		if err != nil {
+			return nil, err
+		}
+		plan = append(plan, h.planService(svc, inAWS, inAtlas)...)
+	}
+	return plan, nil
+}
+
+// readEndpoints GETs every interface endpoint a service lists, a few at a
+// time. An endpoint that answers 404 is left out: it is gone.
+func (h *Handler) readEndpoints(ctx context.Context, api AtlasAPI, svc atlas.EndpointService) (map[string]*atlas.InterfaceEndpoint, error) {
+	var (
+		mu    sync.Mutex
+		out   = map[string]*atlas.InterfaceEndpoint{}
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, maxInFlight)
+	)
+	for _, id := range svc.InterfaceEndpoints {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ie, err := api.GetInterfaceEndpoint(withEndpoint(ctx, id), svc.ID, id)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, atlas.ErrNotFound):
+			case err != nil:
+				if first == nil {
+					first = atlasFailure("get interface endpoint", id, h.cfg.ProjectID, err)
+				}
+			default:
+				out[id] = ie
+			}
+		})
+	}
+	wg.Wait()
+	return out, first
+}
+
+// planService decides each endpoint's fate in one service. Deletions
+// (re-registering a failed endpoint, removing an orphan) are planned so that
+// the service keeps at least one live endpoint, unless removal is allowed:
+// Atlas removes a service with its last endpoint. The tasks' own guard checks
+// again, against what Atlas says at the moment of each delete.
+func (h *Handler) planService(svc atlas.EndpointService, inAWS map[string]bool, inAtlas map[string]*atlas.InterfaceEndpoint) []*planned {
+	ids := make([]string, 0, len(inAWS)+len(inAtlas))
+	for id := range inAWS {
+		ids = append(ids, id)
+	}
+	for id := range inAtlas {
+		if !inAWS[id] {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+
+	live := func(ie *atlas.InterfaceEndpoint) bool {
+		return ie != nil && ie.ConnectionStatus != atlas.StatusDeleting && !ie.DeleteRequested && !failed(ie)
+	}
+	// Live endpoints that the plan leaves in place keep the service alive.
+	remaining := 0
+	var out []*planned
+	var deletions []*planned
+	for _, id := range ids {
+		ie := inAtlas[id]
+		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, EndpointServiceID: svc.ID}}
+		out = append(out, p)
+		switch {
+		case inAWS[id] && ie == nil:
+			p.Outcome, p.start, p.done = OutcomeWouldRegister, startPost, OutcomeRegistered
+			p.Reason = "in AWS but not in Atlas"
+		case ie.ConnectionStatus == atlas.StatusDeleting || ie.DeleteRequested:
+			p.Outcome, p.Reason = OutcomePending, "being deleted in Atlas; a later run acts on what is left"
+		case inAWS[id] && failed(ie):
+			p.Outcome, p.start, p.done = OutcomeWouldReRegister, startRecover, OutcomeReRegistered
+			p.Reason = "failed in Atlas (" + describe(ie) + ")"
+			deletions = append(deletions, p)
+		case inAWS[id] && ie.ConnectionStatus == atlas.StatusAvailable:
+			p.Outcome = OutcomeAlreadyRegistered
+			remaining++
+		case inAWS[id]:
+			p.Outcome, p.Reason = OutcomePending, "Atlas reports "+ie.ConnectionStatus
+			remaining++
+		default:
+			p.Outcome = OutcomeOrphan
+			p.Reason = "in Atlas (" + describe(ie) + ") but no live VPC endpoint in this account and region points at " + svc.EndpointServiceName +
+				"; it may belong to another account or region"
+			if !h.cfg.ReconcileDeleteOrphans {
+				if live(ie) {
+					remaining++
+				}
+				continue
+			}
+			p.Outcome, p.start, p.done = OutcomeWouldDeregister, startDeregister, OutcomeDeregistered
+			deletions = append(deletions, p)
+		}
+	}
+	if h.cfg.AllowServiceRemoval {
+		return out
+	}
+	if remaining == 0 {
+		// Nothing live stays: keep one live orphan, if any, to hold the service.
+		for _, p := range deletions {
+			if live(inAtlas[p.VPCEndpointID]) {
+				p.keep()
+				remaining = 1
+				break
+			}
+		}
+	}
+	if remaining == 0 {
+		for _, p := range deletions {
+			p.keep()
+		}
+	}
+	return out
+}
+
+// keep turns a planned deletion into a kept endpoint.
+func (p *planned) keep() {
+	p.Outcome, p.start, p.done = OutcomeKept, nil, ""
+	p.Reason = keptReason(p.EndpointServiceID)
+}
+
+func describe(ie *atlas.InterfaceEndpoint) string {
+	if ie.ErrorMessage != "" {
+		return ie.ConnectionStatus + ": " + ie.ErrorMessage
+	}
+	return ie.ConnectionStatus
+}
+
+// apply carries out the plan's actions together, in one loop, within the
+// deadline, and writes each outcome into the plan. Failures go into failed;
+// endpoints still settling at the deadline are reported pending.
+func (h *Handler) apply(ctx context.Context, api AtlasAPI, plan []*planned, failed map[string]error) error {
+	var tasks []*task
+	byTask := map[*task]*planned{}
+	for _, p := range plan {
+		if p.start == nil {
+			continue
+		}
+		t := h.newTask(api, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		tasks = append(tasks, t)
+		byTask[t] = p
+	}
+	drive(ctx, tasks)
+	for _, t := range tasks {
+		p := byTask[t]
+		var rf *RegistrationFailedError
+		switch {
+		case !t.done:
+			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.phase+") when the run's deadline came; the next run picks it up"
+		case t.err == nil && t.deregistering:
+			p.Outcome, p.Reason = t.outcome, t.reason
+		case t.err == nil && t.outcome == OutcomeAlreadyRegistered:
+			p.Outcome, p.Reason = t.outcome, ""
+		case t.err == nil:
+			p.Outcome, p.Reason = p.done, ""
+		case errors.Is(t.err, atlas.ErrUnauthorized):
+			return t.err
+		case errors.As(t.err, &rf) && rf.Kept:
+			p.Outcome, p.Reason = OutcomeKept, keptReason(t.serviceID)
+		default:
+			failed[t.endpointID] = t.err
+			p.Outcome, p.Reason = OutcomeFailed, t.err.Error()
+		}
+	}
+	return nil
+}
