@@ -52,6 +52,9 @@ type harness struct {
 	seeded *motoserver.Seeded
 	logs   *proc.Buffer
 	ec2    awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
+
+	serviceName   string // of the fake's service and the seeded endpoint
+	liveCompanion string // the live companion's id, if harnessOptions.liveCompanion
 }
 
 type harnessOptions struct {
@@ -66,6 +69,15 @@ type harnessOptions struct {
 	// that otherwise lets the guard allow deletes: the registered endpoint is
 	// then the service's last.
 	alone bool
+	// registered lists the seeded VPC endpoint in the fake's service, AVAILABLE.
+	registered bool
+	// liveCompanion adds a second VPC endpoint in moto, AVAILABLE in the
+	// fake's service: a companion the guard can see is live on both sides.
+	liveCompanion bool
+	// serviceName replaces the default service name on both sides. Tests
+	// that list endpoints by service name (reconcile) need their own, since
+	// they share one moto_server.
+	serviceName string
 }
 
 // companionID is an AVAILABLE endpoint the fake's service holds by default, so
@@ -91,13 +103,20 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		secret = *o.secretJSON
 	}
 	secretName := motoserver.UniqueName("atlas/" + regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]`).ReplaceAllString(t.Name(), "-"))
+	serviceName := cmp.Or(o.serviceName, atlastest.DefaultEndpointServiceName)
 	seeded, err := motoserver.Seed(ctx, awsCfg, motoserver.SeedInput{
-		ServiceName: atlastest.DefaultEndpointServiceName,
+		ServiceName: serviceName,
 		SecretName:  secretName,
 		SecretJSON:  secret,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var live string
+	if o.liveCompanion {
+		if live, err = motoserver.CreateEndpoint(ctx, awsCfg, seeded.VPCID, seeded.SubnetIDs, serviceName, "Interface"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rec.reset() // count only what the handler does
 
@@ -111,11 +130,18 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if fo.DeleteDelay == 0 {
 		fo.DeleteDelay = 15 * time.Millisecond
 	}
-	if fo.Services == nil && !o.alone {
-		fo.Services = []atlas.EndpointService{{
-			ID: atlastest.DefaultServiceID, EndpointServiceName: atlastest.DefaultEndpointServiceName,
-			InterfaceEndpoints: []string{companionID},
-		}}
+	if fo.Services == nil {
+		svc := atlas.EndpointService{ID: atlastest.DefaultServiceID, EndpointServiceName: serviceName}
+		if !o.alone {
+			svc.InterfaceEndpoints = append(svc.InterfaceEndpoints, companionID)
+		}
+		if o.registered {
+			svc.InterfaceEndpoints = append(svc.InterfaceEndpoints, seeded.EndpointID)
+		}
+		if live != "" {
+			svc.InterfaceEndpoints = append(svc.InterfaceEndpoints, live)
+		}
+		fo.Services = []atlas.EndpointService{svc}
 	}
 	fo.APIKeys = map[string]string{testPublicKey: testPrivateKey}
 	fo.Clients = map[string]string{testClientID: testClientSecret}
@@ -140,7 +166,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.config(&cfg)
 	}
 
-	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}}
+	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}, serviceName: serviceName, liveCompanion: live}
 	hs.ec2 = ec2.NewFromConfig(awsCfg)
 	if o.wrapEC2 != nil {
 		hs.ec2 = o.wrapEC2(hs.ec2)

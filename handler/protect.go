@@ -3,9 +3,11 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/awsvpc"
 )
 
 // Atlas's reference for deleting an interface endpoint says: "When the last
@@ -25,12 +27,23 @@ const (
 	verdictServiceGone                // the service is gone or being deleted
 )
 
-// guard reads the endpoint's service and decides whether deleting the endpoint
-// is safe. It is safe when the service lists another endpoint that is live:
-// present, not being deleted and not failed. Counting only live endpoints
-// keeps two failed endpoints of one service, each handled by its own
-// invocation, from deleting each other's last companion. With
-// ATLAS_ALLOW_SERVICE_REMOVAL the other endpoints are not read.
+// guard reads the endpoint's service and decides whether deleting the
+// endpoint is safe, that is, whether the service is sure to keep another
+// endpoint. It reads the other endpoints until it finds one that settles it:
+//
+//   - An endpoint that is gone, being deleted or failed in Atlas keeps
+//     nothing alive: it may be deleted itself (two failed endpoints, each
+//     handled by its own invocation, must not delete each other's last
+//     companion).
+//   - One that is live in Atlas and live in EC2 keeps the service: delete.
+//   - One that is live in Atlas but deleted in EC2, or unknown to EC2 (it
+//     may be in another account), may be deregistered by a concurrent
+//     invocation. Of these departing endpoints, the one with the greatest id
+//     is the keeper: every invocation picks the same one and leaves it, so
+//     that deregistering all of a service's endpoints at once (one event
+//     with several ids, or a terraform destroy's parallel calls) leaves one.
+//
+// With ATLAS_ALLOW_SERVICE_REMOVAL the other endpoints are not read.
 func (t *task) guard(ctx context.Context) (verdict, error) {
 	svc, err := t.api.GetEndpointService(ctx, t.serviceID)
 	switch {
@@ -48,6 +61,10 @@ func (t *task) guard(ctx context.Context) (verdict, error) {
 		t.lastOne = len(others) == 0
 		return verdictDelete, nil
 	}
+	keeper := ""
+	if t.deregistering {
+		keeper = t.endpointID
+	}
 	for _, id := range others {
 		ie, err := t.api.GetInterfaceEndpoint(ctx, t.serviceID, id)
 		switch {
@@ -58,10 +75,33 @@ func (t *task) guard(ctx context.Context) (verdict, error) {
 		case ie.ConnectionStatus == atlas.StatusDeleting || ie.DeleteRequested || failed(ie):
 			continue
 		}
+		live, err := t.h.liveInEC2(ctx, id)
+		if err != nil {
+			return 0, &LookupError{EndpointID: id, Err: fmt.Errorf("check the other endpoints of service %s before deleting %s: %w", t.serviceID, t.endpointID, err)}
+		}
+		if live {
+			return verdictDelete, nil
+		}
+		keeper = max(keeper, id)
+	}
+	if keeper != "" && keeper != t.endpointID {
 		return verdictDelete, nil
 	}
 	t.lastOne = true
 	return verdictKeep, nil
+}
+
+// liveInEC2 reports whether EC2 shows the endpoint in a live state. An
+// endpoint EC2 does not know counts as not live, as deregistration treats it.
+func (h *Handler) liveInEC2(ctx context.Context, id string) (bool, error) {
+	ep, err := h.deps.Endpoints.DescribeEndpoint(ctx, id)
+	switch {
+	case errors.Is(err, awsvpc.ErrEndpointNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return slices.Contains(awsvpc.LiveStates, ep.State), nil
 }
 
 // afterGone runs once a deleted endpoint reads 404: it checks that the

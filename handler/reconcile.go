@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 
@@ -185,8 +186,9 @@ func (h *Handler) planService(svc atlas.EndpointService, inAWS map[string]bool, 
 		return out
 	}
 	if remaining == 0 {
-		// Nothing live stays: keep one live orphan, if any, to hold the service.
-		for _, p := range deletions {
+		// Nothing live stays: keep the live orphan with the greatest id, the
+		// one the tasks' guard picks as keeper too (deletions are in id order).
+		for _, p := range slices.Backward(deletions) {
 			if live(inAtlas[p.VPCEndpointID]) {
 				p.keep()
 				remaining = 1
@@ -233,8 +235,9 @@ func (h *Handler) apply(ctx context.Context, api AtlasAPI, plan []*planned, fail
 	for _, t := range tasks {
 		p := byTask[t]
 		var rf *RegistrationFailedError
+		var de *DeadlineError
 		switch {
-		case !t.done:
+		case !t.done || errors.As(t.err, &de):
 			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.phase+") when the run's deadline came; the next run picks it up"
 		case t.err == nil && t.deregistering:
 			p.Outcome, p.Reason = t.outcome, t.reason
