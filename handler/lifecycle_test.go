@@ -72,7 +72,9 @@ func TestDeregister(t *testing.T) {
 				hs.deleteInEC2(hs.seeded.EndpointID)
 				return deleteEvent(hs.seeded.EndpointID)
 			},
-			want:    func(hs *harness) map[string]string { return map[string]string{hs.seeded.EndpointID: OutcomeDeregistered} },
+			want: func(hs *harness) map[string]string {
+				return map[string]string{hs.seeded.EndpointID: OutcomeDeregistered}
+			},
 			deletes: 1,
 		},
 		{
@@ -82,7 +84,9 @@ func TestDeregister(t *testing.T) {
 				hs.deleteInEC2(hs.seeded.EndpointID)
 				return []byte(`{"action":"deregister","vpcEndpointId":"` + hs.seeded.EndpointID + `"}`)
 			},
-			want:    func(hs *harness) map[string]string { return map[string]string{hs.seeded.EndpointID: OutcomeDeregistered} },
+			want: func(hs *harness) map[string]string {
+				return map[string]string{hs.seeded.EndpointID: OutcomeDeregistered}
+			},
 			deletes: 1,
 		},
 		{
@@ -99,7 +103,9 @@ func TestDeregister(t *testing.T) {
 				hs.deleteInEC2(hs.seeded.EndpointID)
 				return deleteEvent(hs.seeded.EndpointID)
 			},
-			want:   func(hs *harness) map[string]string { return map[string]string{hs.seeded.EndpointID: OutcomeNotRegistered} },
+			want: func(hs *harness) map[string]string {
+				return map[string]string{hs.seeded.EndpointID: OutcomeNotRegistered}
+			},
 			reason: "no Atlas endpoint service",
 		},
 		{

@@ -155,10 +155,12 @@ func TestDeletePathsProtectTheService(t *testing.T) {
 			kept:       want{outcome: OutcomeRegistered, deletes: 1},
 		},
 		{
-			name:       "deregistration",
-			opts:       func(o *harnessOptions) { o.registered = true },
-			setup:      func(hs *harness) { hs.deleteInEC2(hs.seeded.EndpointID) },
-			run:        func(hs *harness) (*Result, error) { return hs.invoke(deleteEvent(hs.seeded.EndpointID), 30*time.Second) },
+			name:  "deregistration",
+			opts:  func(o *harnessOptions) { o.registered = true },
+			setup: func(hs *harness) { hs.deleteInEC2(hs.seeded.EndpointID) },
+			run: func(hs *harness) (*Result, error) {
+				return hs.invoke(deleteEvent(hs.seeded.EndpointID), 30*time.Second)
+			},
 			notAllowed: want{outcome: OutcomeKept, kept: true},
 			removal:    want{outcome: OutcomeDeregistered, deletes: 1, serviceGone: true},
 			kept:       want{outcome: OutcomeDeregistered, deletes: 1},
