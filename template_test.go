@@ -219,6 +219,8 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_MAX_ATTEMPTS", "AtlasMaxAttempts"},
 		{"ATLAS_POLL_INITIAL", "AtlasPollInitial"},
 		{"ATLAS_POLL_MAX", "AtlasPollMax"},
+		{"ATLAS_ALLOW_SERVICE_REMOVAL", "AllowServiceRemoval"},
+		{"RECONCILE_DELETE_ORPHANS", "ReconcileDeleteOrphans"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable, func(t *testing.T) {
@@ -345,6 +347,30 @@ func TestTemplateParameters(t *testing.T) {
 			deflt:   5,
 			valid:   []string{"1", "5"},
 			invalid: []string{"0", "-1"},
+		},
+		{
+			name:    "DeregisterOnDelete",
+			deflt:   "true",
+			valid:   []string{"true", "false"},
+			invalid: []string{"", "yes", "True"},
+		},
+		{
+			name:    "ReconcileSchedule",
+			deflt:   "rate(1 hour)",
+			valid:   []string{"", "rate(1 hour)", "rate(15 minutes)", "rate(1 day)", "cron(0 3 * * ? *)"},
+			invalid: []string{"hourly", "rate(0 hours)", "rate(1 fortnight)", "rate(1 hour) ", "cron()"},
+		},
+		{
+			name:    "ReconcileDeleteOrphans",
+			deflt:   "false",
+			valid:   []string{"true", "false"},
+			invalid: []string{"", "1", "TRUE"},
+		},
+		{
+			name:    "AllowServiceRemoval",
+			deflt:   "false",
+			valid:   []string{"true", "false"},
+			invalid: []string{"", "yes", "on"},
 		},
 		{
 			name:    "LogRetentionDays",
@@ -572,14 +598,72 @@ func TestTemplatePolicies(t *testing.T) {
 }
 
 // contractPattern is the rule pattern the handler is written for
-// (reference §1).
-var contractPattern = map[string]any{
-	"source":      []any{"aws.ec2"},
-	"detail-type": []any{"AWS API Call via CloudTrail"},
-	"detail": map[string]any{
-		"eventSource": []any{"ec2.amazonaws.com"},
-		"eventName":   []any{"CreateVpcEndpoint"},
-	},
+// (reference §1), with DeleteVpcEndpoints when deregistration is on.
+func contractPattern(deregister bool) map[string]any {
+	names := []any{"CreateVpcEndpoint"}
+	if deregister {
+		names = append(names, "DeleteVpcEndpoints")
+	}
+	return map[string]any{
+		"source":      []any{"aws.ec2"},
+		"detail-type": []any{"AWS API Call via CloudTrail"},
+		"detail": map[string]any{
+			"eventSource": []any{"ec2.amazonaws.com"},
+			"eventName":   names,
+		},
+	}
+}
+
+// resolveIf replaces every Fn::If in v with the branch conds selects, as
+// CloudFormation does at deploy time. An unknown condition is an error.
+func resolveIf(v any, conds map[string]bool) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 {
+			if len(args) != 3 {
+				return nil, fmt.Errorf("Fn::If with %d arguments", len(args))
+			}
+			name, _ := args[0].(string)
+			c, ok := conds[name]
+			if !ok {
+				return nil, fmt.Errorf("condition %q is not set", name)
+			}
+			if c {
+				return resolveIf(args[1], conds)
+			}
+			return resolveIf(args[2], conds)
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			r, err := resolveIf(e, conds)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			r, err := resolveIf(e, conds)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// rulePattern is the rule's pattern as deployed with DeregisterOnDelete set to deregister.
+func rulePattern(t *testing.T, deregister bool) any {
+	t.Helper()
+	p, err := resolveIf(mustDig(t, eventRule(t), "Pattern"), map[string]bool{"DeregistersOnDelete": deregister})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // eventRule returns the function's single EventBridgeRule event source.
@@ -610,9 +694,11 @@ func TestTemplateEventRule(t *testing.T) {
 		path  []string
 		check func(v any) error
 	}{
-		{"pattern is the contract", []string{"Pattern"}, func(v any) error {
-			if !reflect.DeepEqual(v, contractPattern) {
-				return fmt.Errorf("got %#v, want %#v", v, contractPattern)
+		{"pattern is the contract", []string{"Pattern"}, func(any) error {
+			for _, d := range []bool{true, false} {
+				if got, want := rulePattern(t, d), contractPattern(d); !reflect.DeepEqual(got, want) {
+					return fmt.Errorf("DeregisterOnDelete=%v: got %#v, want %#v", d, got, want)
+				}
 			}
 			return nil
 		}},
@@ -823,23 +909,27 @@ func TestTemplateEventFiles(t *testing.T) {
 
 func TestTemplatePatternMatchesEvents(t *testing.T) {
 	t.Parallel()
-	pattern := mustDig(t, eventRule(t), "Pattern")
 	files := eventFiles(t)
 	tests := []struct {
-		file string
-		want bool
+		file       string
+		deregister bool
+		want       bool
 	}{
-		{"create-vpc-endpoint.json", true},
+		{"create-vpc-endpoint.json", true, true},
+		{"create-vpc-endpoint.json", false, true},
 		// The pattern does not filter on errorCode, so the handler must
 		// ignore failed calls itself.
-		{"create-vpc-endpoint-failed-call.json", true},
-		{"create-vpc-endpoint-single-subnet.json", true},
-		{"delete-vpc-endpoints.json", false},
-		{"manual-register.json", false},
+		{"create-vpc-endpoint-failed-call.json", true, true},
+		{"create-vpc-endpoint-single-subnet.json", true, true},
+		{"delete-vpc-endpoints.json", true, true},
+		{"delete-vpc-endpoints.json", false, false},
+		{"scheduled-reconcile.json", true, false},
+		{"manual-register.json", true, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/DeregisterOnDelete=%v", tt.file, tt.deregister), func(t *testing.T) {
 			t.Parallel()
+			pattern := rulePattern(t, tt.deregister)
 			b, ok := files[tt.file]
 			if !ok {
 				t.Fatalf("events/%s is missing", tt.file)
@@ -1013,4 +1103,46 @@ func TestTemplateMatcher(t *testing.T) {
 			t.Error("prefix pattern accepted; the matcher must refuse what it does not model")
 		}
 	})
+}
+
+// The reconcile schedule is its own rule, present only with a schedule, and
+// only it may invoke the function through its permission.
+func TestTemplateReconcileSchedule(t *testing.T) {
+	t.Parallel()
+	tpl := mustTemplate(t)
+	want := map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{ref("ReconcileSchedule"), ""}}}}
+	if got := mustDig(t, tpl, "Conditions", "HasReconcileSchedule"); !reflect.DeepEqual(got, want) {
+		t.Errorf("HasReconcileSchedule = %#v, want %#v", got, want)
+	}
+	want = map[string]any{"Fn::Equals": []any{ref("DeregisterOnDelete"), "true"}}
+	if got := mustDig(t, tpl, "Conditions", "DeregistersOnDelete"); !reflect.DeepEqual(got, want) {
+		t.Errorf("DeregistersOnDelete = %#v, want %#v", got, want)
+	}
+	tests := []struct {
+		path []string
+		want any
+	}{
+		{[]string{"ReconcileScheduleRule", "Type"}, "AWS::Events::Rule"},
+		{[]string{"ReconcileScheduleRule", "Condition"}, "HasReconcileSchedule"},
+		{[]string{"ReconcileScheduleRule", "Properties", "ScheduleExpression"}, ref("ReconcileSchedule")},
+		{[]string{"ReconcileScheduleRule", "Properties", "State"}, "ENABLED"},
+		{[]string{"ReconcileSchedulePermission", "Type"}, "AWS::Lambda::Permission"},
+		{[]string{"ReconcileSchedulePermission", "Condition"}, "HasReconcileSchedule"},
+		{[]string{"ReconcileSchedulePermission", "Properties", "Principal"}, "events.amazonaws.com"},
+		{[]string{"ReconcileSchedulePermission", "Properties", "FunctionName"}, ref(functionID)},
+		{[]string{"ReconcileSchedulePermission", "Properties", "SourceArn"}, getAtt("ReconcileScheduleRule", "Arn")},
+	}
+	for _, tt := range tests {
+		if got := mustDig(t, tpl, append([]string{"Resources"}, tt.path...)...); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s = %#v, want %#v", strings.Join(tt.path, "."), got, tt.want)
+		}
+	}
+	targets, _ := mustDig(t, tpl, "Resources", "ReconcileScheduleRule", "Properties", "Targets").([]any)
+	if len(targets) != 1 || !reflect.DeepEqual(mustDig(t, targets[0], "Arn"), getAtt(functionID, "Arn")) {
+		t.Fatalf("Targets = %#v, want the function alone", targets)
+	}
+	// No Input: the function reads EventBridge's own Scheduled Event as a reconcile.
+	if _, has := targets[0].(map[string]any)["Input"]; has {
+		t.Errorf("the schedule's target sets Input; the function expects the Scheduled Event itself")
+	}
 }
