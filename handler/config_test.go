@@ -57,6 +57,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "poll not a duration", set: map[string]string{"ATLAS_POLL_INITIAL": "5"}, wantVar: "ATLAS_POLL_INITIAL"},
 		{name: "poll max below initial", set: map[string]string{"ATLAS_POLL_INITIAL": "10s", "ATLAS_POLL_MAX": "1s"}, wantVar: "ATLAS_POLL_MAX"},
 		{name: "negative margin", set: map[string]string{"DEADLINE_MARGIN": "-1s"}, wantVar: "DEADLINE_MARGIN"},
+		{name: "removal switch as yes", set: map[string]string{"ATLAS_ALLOW_SERVICE_REMOVAL": "yes"}, wantVar: "ATLAS_ALLOW_SERVICE_REMOVAL"},
+		{name: "removal switch as 1", set: map[string]string{"ATLAS_ALLOW_SERVICE_REMOVAL": "1"}, wantVar: "ATLAS_ALLOW_SERVICE_REMOVAL"},
+		{name: "orphan switch misspelt", set: map[string]string{"RECONCILE_DELETE_ORPHANS": "ture"}, wantVar: "RECONCILE_DELETE_ORPHANS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +97,26 @@ func TestLoadConfigAcceptsLoopbackHTTPAndV1(t *testing.T) {
 	}
 	if c.APIVersion != atlas.V1 || c.MaxAttempts != 5 || c.BaseURL != "http://127.0.0.1:8080" {
 		t.Errorf("LoadConfig() = %+v", c)
+	}
+}
+
+// The switches that allow deletes are off unless set to exactly true (in any case).
+func TestLoadConfigDeletionSwitches(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  bool
+	}{{"", false}, {"false", false}, {"FALSE", false}, {"true", true}, {"True", true}}
+	for _, tt := range tests {
+		env := validEnv()
+		env["ATLAS_ALLOW_SERVICE_REMOVAL"] = tt.value
+		env["RECONCILE_DELETE_ORPHANS"] = tt.value
+		c, err := LoadConfig(envFrom(env))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.value, err)
+		}
+		if c.AllowServiceRemoval != tt.want || c.ReconcileDeleteOrphans != tt.want {
+			t.Errorf("%q: AllowServiceRemoval %v, ReconcileDeleteOrphans %v; want %v", tt.value, c.AllowServiceRemoval, c.ReconcileDeleteOrphans, tt.want)
+		}
 	}
 }

@@ -84,6 +84,10 @@ type Options struct {
 
 	Auth       Auth          // default AuthDigest
 	APIVersion atlas.Version // ATLAS_API_VERSION; default atlas.V2
+	// ServiceName is the endpoint service's AWS name on both sides. Default
+	// atlastest.DefaultEndpointServiceName. Stacks that reconcile on a shared
+	// moto_server need names of their own: reconcile lists endpoints by name.
+	ServiceName string
 
 	// PendingAcceptance and Pending are the fake's step delays (zero: the
 	// fake's default, 50ms; negative: none).
@@ -176,9 +180,13 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
+	if opts.ServiceName == "" {
+		opts.ServiceName = atlastest.DefaultEndpointServiceName
+	}
 	secretJSON, fakeOpts := credentials(opts.Auth)
+	fakeOpts.Services = []atlas.EndpointService{{ID: atlastest.DefaultServiceID, EndpointServiceName: opts.ServiceName}}
 	seeded, err := motoserver.Seed(ctx, awsCfg, motoserver.SeedInput{
-		ServiceName: atlastest.DefaultEndpointServiceName,
+		ServiceName: opts.ServiceName,
 		SecretName:  "localstack/atlas-" + randomHex(6),
 		SecretJSON:  secretJSON,
 	})
@@ -200,7 +208,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		APIVersion:          string(opts.APIVersion),
 		ProjectID:           s.Fake.ProjectID(),
 		EndpointServiceID:   atlastest.DefaultServiceID,
-		EndpointServiceName: atlastest.DefaultEndpointServiceName,
+		EndpointServiceName: opts.ServiceName,
 		VPCID:               seeded.VPCID,
 		SubnetIDs:           seeded.SubnetIDs,
 		EndpointID:          seeded.EndpointID,
