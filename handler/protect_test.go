@@ -207,81 +207,83 @@ func TestDeletePathsProtectTheService(t *testing.T) {
 	}
 	for _, p := range paths {
 		for _, m := range modes {
-			t.Run(p.name+"/"+m.name, func(t *testing.T) {
-				t.Parallel()
-				o := harnessOptions{alone: true}
-				if p.opts != nil {
-					p.opts(&o)
-				}
-				if o.serviceName == "unique" {
-					o.serviceName = uniqueServiceName(t)
-				}
-				o.fake.KeepEmptyServices = m.keep
-				inner := o.config
-				o.config = func(c *Config) {
-					if inner != nil {
-						inner(c)
+			for _, v := range []atlas.Version{atlas.V2, atlas.V1} {
+				t.Run(p.name+"/"+m.name+"/"+string(v), func(t *testing.T) {
+					t.Parallel()
+					o := harnessOptions{alone: true, version: v}
+					if p.opts != nil {
+						p.opts(&o)
 					}
-					c.AllowServiceRemoval = m.allow
-				}
-				hs := newHarness(t, o)
-				p.setup(hs)
-				w := p.notAllowed
-				switch {
-				case m.allow && m.keep:
-					w = p.kept
-				case m.allow:
-					w = p.removal
-				}
+					if o.serviceName == "unique" {
+						o.serviceName = uniqueServiceName(t)
+					}
+					o.fake.KeepEmptyServices = m.keep
+					inner := o.config
+					o.config = func(c *Config) {
+						if inner != nil {
+							inner(c)
+						}
+						c.AllowServiceRemoval = m.allow
+					}
+					hs := newHarness(t, o)
+					p.setup(hs)
+					w := p.notAllowed
+					switch {
+					case m.allow && m.keep:
+						w = p.kept
+					case m.allow:
+						w = p.removal
+					}
 
-				res, err := p.run(hs)
-				target := hs.seeded.EndpointID
-				if strings.Contains(p.name, "orphan") {
-					target = orphan
-				}
-				if got := errName(err); got != w.errType {
-					t.Fatalf("error = %v (%s), want %q; result %+v", err, got, w.errType, res)
-				}
-				if w.kept {
-					if rf, ok := errors.AsType[*RegistrationFailedError](err); ok && !rf.Kept {
-						t.Errorf("RegistrationFailedError.Kept = false, want true")
+					res, err := p.run(hs)
+					target := hs.seeded.EndpointID
+					if strings.Contains(p.name, "orphan") {
+						target = orphan
 					}
-					if err == nil {
-						if e := endpointOutcome(res, target); e.Outcome != OutcomeKept || !strings.Contains(e.Reason, "AllowServiceRemoval") {
-							t.Errorf("endpoint result = %+v, want kept with the way out", e)
+					if got := errName(err); got != w.errType {
+						t.Fatalf("error = %v (%s), want %q; result %+v", err, got, w.errType, res)
+					}
+					if w.kept {
+						if rf, ok := errors.AsType[*RegistrationFailedError](err); ok && !rf.Kept {
+							t.Errorf("RegistrationFailedError.Kept = false, want true")
+						}
+						if err == nil {
+							if e := endpointOutcome(res, target); e.Outcome != OutcomeKept || !strings.Contains(e.Reason, "AllowServiceRemoval") {
+								t.Errorf("endpoint result = %+v, want kept with the way out", e)
+							}
+						}
+						if _, ok := hs.fake.Endpoint(atlastest.DefaultServiceID, target); !ok {
+							t.Errorf("the kept endpoint %s is gone from Atlas", target)
 						}
 					}
-					if _, ok := hs.fake.Endpoint(atlastest.DefaultServiceID, target); !ok {
-						t.Errorf("the kept endpoint %s is gone from Atlas", target)
+					if w.outcome != "" && err == nil {
+						got := res.Outcome
+						if res.Endpoints != nil {
+							got = endpointOutcome(res, target).Outcome
+						}
+						if got != w.outcome {
+							t.Errorf("outcome = %q, want %q; result %+v", got, w.outcome, res)
+						}
 					}
-				}
-				if w.outcome != "" && err == nil {
-					got := res.Outcome
-					if res.Endpoints != nil {
-						got = endpointOutcome(res, target).Outcome
+					if n := hs.atlasCalls("delete"); n != w.deletes {
+						t.Errorf("DELETE requests = %d, want %d", n, w.deletes)
 					}
-					if got != w.outcome {
-						t.Errorf("outcome = %q, want %q; result %+v", got, w.outcome, res)
+					if gone := hs.serviceState() != "present"; gone != w.serviceGone {
+						t.Errorf("service is %s, want gone=%v", hs.serviceState(), w.serviceGone)
 					}
-				}
-				if n := hs.atlasCalls("delete"); n != w.deletes {
-					t.Errorf("DELETE requests = %d, want %d", n, w.deletes)
-				}
-				if gone := hs.serviceState() != "present"; gone != w.serviceGone {
-					t.Errorf("service is %s, want gone=%v", hs.serviceState(), w.serviceGone)
-				}
-				if w.serviceGone {
-					// Nothing was posted into the removed service after the delete.
-					reqs := hs.fake.Requests()
-					del := slices.IndexFunc(reqs, func(r atlastest.Request) bool { return r.Authenticated && classify(r) == "delete" })
-					if slices.ContainsFunc(reqs[del+1:], func(r atlastest.Request) bool { return classify(r) == "post" }) {
-						t.Errorf("a POST followed the delete that removed the service")
+					if w.serviceGone {
+						// Nothing was posted into the removed service after the delete.
+						reqs := hs.fake.Requests()
+						del := slices.IndexFunc(reqs, func(r atlastest.Request) bool { return r.Authenticated && classify(r) == "delete" })
+						if slices.ContainsFunc(reqs[del+1:], func(r atlastest.Request) bool { return classify(r) == "post" }) {
+							t.Errorf("a POST followed the delete that removed the service")
+						}
 					}
-				}
-				if w.kept && w.errType == "RegistrationFailedError" && !strings.Contains(hs.logs.String(), `"next":"kept-to-protect-service"`) {
-					t.Errorf("no log line says next: kept-to-protect-service:\n%s", hs.logs)
-				}
-			})
+					if w.kept && w.errType == "RegistrationFailedError" && !strings.Contains(hs.logs.String(), `"next":"kept-to-protect-service"`) {
+						t.Errorf("no log line says next: kept-to-protect-service:\n%s", hs.logs)
+					}
+				})
+			}
 		}
 	}
 }
