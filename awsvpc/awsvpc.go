@@ -67,6 +67,7 @@ type Endpoint struct {
 	Type        string // Interface, Gateway, GatewayLoadBalancer, …
 	OwnerID     string
 	SubnetIDs   []string
+	Tags        map[string]string // from the same DescribeVpcEndpoints answer
 }
 
 // Endpoints looks up VPC endpoints.
@@ -160,7 +161,19 @@ func toEndpoint(v ec2types.VpcEndpoint) Endpoint {
 		Type:        string(v.VpcEndpointType),
 		OwnerID:     aws.ToString(v.OwnerId),
 		SubnetIDs:   slices.Clone(v.SubnetIds),
+		Tags:        tags(v.Tags),
 	}
+}
+
+func tags(ts []ec2types.Tag) map[string]string {
+	if len(ts) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(ts))
+	for _, t := range ts {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
 }
 
 // DescribeEndpoint describes the endpoint with one call, without waiting for

@@ -29,7 +29,8 @@ func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
 
 // Env returns the environment a child process (the Lambda binary) needs so
 // that config.LoadDefaultConfig points its EC2 and Secrets Manager clients at
-// this server. The SDK derives AWS_ENDPOINT_URL_<SERVICE> from each service's
+// this server (and STS, for its caller identity and member-account roles).
+// The SDK derives AWS_ENDPOINT_URL_<SERVICE> from each service's
 // ID ("EC2", "Secrets Manager") upper-cased with spaces turned into underscores.
 // Append it after os.Environ() so these values win.
 func (s *Server) Env() []string {
@@ -39,5 +40,6 @@ func (s *Server) Env() []string {
 		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
 		"AWS_ENDPOINT_URL_EC2=" + s.URL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.URL,
+		"AWS_ENDPOINT_URL_STS=" + s.URL,
 	}
 }
