@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -58,7 +59,18 @@ type Request struct {
 	Skipped []Skipped
 	DryRun  bool   // reconcile only: read and plan, write nothing
 	Ignore  string // non-empty: nothing to do, and why
+	// Account and Region are where the endpoint lives: the event's account
+	// (checked against the CloudTrail record's recipientAccountId) and
+	// region, or a manual payload's accountId and region. Empty means the
+	// function's own.
+	Account string
+	Region  string
 }
+
+var (
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+)
 
 // Skipped is an id from a delete event that is left alone, and why.
 type Skipped struct {
@@ -122,12 +134,62 @@ func Parse(payload []byte) (Request, error) {
 			Problem:  "wrong event type; check the EventBridge rule's pattern",
 		}
 	}
-	return parseCloudTrail(top["detail"])
+	r, err := parseCloudTrail(top["detail"])
+	if err != nil || r.Ignore != "" {
+		return r, err
+	}
+	return withOrigin(r, top)
+}
+
+// withOrigin takes the account and region from the EventBridge envelope.
+// The account must be the CloudTrail record's recipientAccountId: a
+// forwarded event that claims another account than the one whose API was
+// called is refused.
+func withOrigin(r Request, top map[string]json.RawMessage) (Request, error) {
+	const received = "an EventBridge CloudTrail event"
+	var err error
+	if r.Account, err = optionalField(top["account"], "account", accountPattern, "12 digits"); err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
+	if r.Region, err = optionalField(top["region"], "region", regionPattern, "an AWS region such as us-east-1"); err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
+	var detail struct {
+		Recipient json.RawMessage `json:"recipientAccountId"`
+	}
+	_ = json.Unmarshal(top["detail"], &detail) // parseCloudTrail has decoded it already
+	recipient, err := optionalField(detail.Recipient, "detail.recipientAccountId", accountPattern, "12 digits")
+	if err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
+	if recipient != "" && r.Account != "" && recipient != r.Account {
+		return Request{}, &InvalidEventError{Received: received,
+			Problem: fmt.Sprintf("account %s does not match detail.recipientAccountId %s; refusing an event that claims another account than the one whose API was called", r.Account, recipient)}
+	}
+	if r.Account == "" {
+		r.Account = recipient
+	}
+	return r, nil
+}
+
+// optionalField decodes an optional string member that must match pattern.
+func optionalField(raw json.RawMessage, name string, pattern *regexp.Regexp, want string) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	s, err := stringField(raw, name)
+	if err != nil {
+		return "", err
+	}
+	if !pattern.MatchString(s) {
+		return "", fmt.Errorf("%s is %q; expected %s", name, truncate(s, 40), want)
+	}
+	return s, nil
 }
 
 // manualKeys are the members a manual payload may have. Unknown members are
 // refused: a misspelt "dryRun" must not turn a dry run into a real one.
-var manualKeys = map[string]bool{"action": true, "vpcEndpointId": true, "dryRun": true}
+var manualKeys = map[string]bool{"action": true, "vpcEndpointId": true, "dryRun": true, "accountId": true, "region": true}
 
 // parseManual decodes a payload a person wrote: {"vpcEndpointId"} registers,
 // and "action" picks register, deregister or reconcile.
@@ -135,10 +197,17 @@ func parseManual(top map[string]json.RawMessage) (Request, error) {
 	const received = "a manual payload"
 	for k := range top {
 		if !manualKeys[k] {
-			return Request{}, &InvalidEventError{Received: received, Problem: fmt.Sprintf("unknown member %q; expected only \"action\", \"vpcEndpointId\" and \"dryRun\"", truncate(k, 40))}
+			return Request{}, &InvalidEventError{Received: received, Problem: fmt.Sprintf("unknown member %q; expected only \"action\", \"vpcEndpointId\", \"dryRun\", \"accountId\" and \"region\"", truncate(k, 40))}
 		}
 	}
 	r := Request{Source: SourceManual, Action: Register}
+	var err error
+	if r.Account, err = optionalField(top["accountId"], "accountId", accountPattern, "12 digits"); err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
+	if r.Region, err = optionalField(top["region"], "region", regionPattern, "an AWS region such as us-east-1"); err != nil {
+		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+	}
 	if raw, ok := top["action"]; ok {
 		a, err := stringField(raw, "action")
 		if err != nil {

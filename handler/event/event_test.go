@@ -172,6 +172,9 @@ func FuzzParse(f *testing.F) {
 		default:
 			t.Fatalf("no action: %+v", r)
 		}
+		if r.Account != "" && !accountPattern.MatchString(r.Account) || r.Region != "" && !regionPattern.MatchString(r.Region) {
+			t.Fatalf("accepted account %q, region %q", r.Account, r.Region)
+		}
 		if r.DryRun && r.Action != Reconcile {
 			t.Fatalf("dry run of %s", r.Action)
 		}
