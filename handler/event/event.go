@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -67,10 +66,30 @@ type Request struct {
 	Region  string
 }
 
-var (
-	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
-)
+// isAccount reports an AWS account id: 12 digits.
+func isAccount(s string) bool {
+	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
+}
+
+// isRegion reports a region name such as us-east-1 or us-gov-west-1:
+// lower-case words joined by dashes, ending in one digit. (No regular
+// expression: it would be compiled at every cold start.)
+func isRegion(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || len(parts[0]) != 2 {
+		return false
+	}
+	last := parts[len(parts)-1]
+	if len(last) != 1 || last[0] < '0' || last[0] > '9' {
+		return false
+	}
+	for _, p := range parts[:len(parts)-1] {
+		if p == "" || strings.Trim(p, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+	}
+	return true
+}
 
 // Skipped is an id from a delete event that is left alone, and why.
 type Skipped struct {
@@ -148,17 +167,17 @@ func Parse(payload []byte) (Request, error) {
 func withOrigin(r Request, top map[string]json.RawMessage) (Request, error) {
 	const received = "an EventBridge CloudTrail event"
 	var err error
-	if r.Account, err = optionalField(top["account"], "account", accountPattern, "12 digits"); err != nil {
+	if r.Account, err = optionalField(top["account"], "account", isAccount, "12 digits"); err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	if r.Region, err = optionalField(top["region"], "region", regionPattern, "an AWS region such as us-east-1"); err != nil {
+	if r.Region, err = optionalField(top["region"], "region", isRegion, "an AWS region such as us-east-1"); err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	var detail struct {
 		Recipient json.RawMessage `json:"recipientAccountId"`
 	}
 	_ = json.Unmarshal(top["detail"], &detail) // parseCloudTrail has decoded it already
-	recipient, err := optionalField(detail.Recipient, "detail.recipientAccountId", accountPattern, "12 digits")
+	recipient, err := optionalField(detail.Recipient, "detail.recipientAccountId", isAccount, "12 digits")
 	if err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
@@ -172,8 +191,8 @@ func withOrigin(r Request, top map[string]json.RawMessage) (Request, error) {
 	return r, nil
 }
 
-// optionalField decodes an optional string member that must match pattern.
-func optionalField(raw json.RawMessage, name string, pattern *regexp.Regexp, want string) (string, error) {
+// optionalField decodes an optional string member that must be valid.
+func optionalField(raw json.RawMessage, name string, valid func(string) bool, want string) (string, error) {
 	if isNull(raw) {
 		return "", nil
 	}
@@ -181,7 +200,7 @@ func optionalField(raw json.RawMessage, name string, pattern *regexp.Regexp, wan
 	if err != nil {
 		return "", err
 	}
-	if !pattern.MatchString(s) {
+	if !valid(s) {
 		return "", fmt.Errorf("%s is %q; expected %s", name, truncate(s, 40), want)
 	}
 	return s, nil
@@ -202,10 +221,10 @@ func parseManual(top map[string]json.RawMessage) (Request, error) {
 	}
 	r := Request{Source: SourceManual, Action: Register}
 	var err error
-	if r.Account, err = optionalField(top["accountId"], "accountId", accountPattern, "12 digits"); err != nil {
+	if r.Account, err = optionalField(top["accountId"], "accountId", isAccount, "12 digits"); err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	if r.Region, err = optionalField(top["region"], "region", regionPattern, "an AWS region such as us-east-1"); err != nil {
+	if r.Region, err = optionalField(top["region"], "region", isRegion, "an AWS region such as us-east-1"); err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	if raw, ok := top["action"]; ok {

@@ -12,6 +12,12 @@ import (
 // endpointIDPattern restates the accepted id form independently of the code under test.
 var endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
 
+// The same for accounts and regions.
+var (
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+)
+
 func readEvent(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
