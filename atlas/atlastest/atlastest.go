@@ -47,6 +47,10 @@ type TokenBucket struct {
 type Options struct {
 	ProjectID string                  // default DefaultProjectID
 	Services  []atlas.EndpointService // seeded endpoint services; default one with DefaultServiceID/DefaultEndpointServiceName
+	// Projects are further projects with their services, all reachable with
+	// the same credentials, as one API key or service account can reach
+	// several projects. Service ids must differ across projects.
+	Projects []Project
 	APIKeys   map[string]string       // public key -> private key (Digest)
 	Clients   map[string]string       // client id -> client secret (OAuth2)
 	TokenTTL  time.Duration           // lifetime of issued access tokens; zero or negative means 1h
@@ -67,6 +71,12 @@ type Options struct {
 	RateLimit *TokenBucket     // optional
 	Now       func() time.Time // optional clock for statuses and token expiry
 	Logger    *slog.Logger     // optional: one line per request and per status change
+}
+
+// Project is a further project the fake serves.
+type Project struct {
+	ID       string
+	Services []atlas.EndpointService
 }
 
 // Fault is a canned misbehaviour for requests matching Method and PathContains.
@@ -111,6 +121,7 @@ type Fake struct {
 	deleteDelay       time.Duration
 	rateLimit         *TokenBucket
 	keepEmpty         bool
+	projects          map[string]bool // set at construction, read without mu
 
 	mu            sync.Mutex
 	services      []*service
@@ -133,6 +144,7 @@ type Fake struct {
 }
 
 type service struct {
+	project                                               string
 	id, name, status, region, errorMessage, cloudProvider string
 	endpoints                                             []*endpoint
 	deleteAt                                              time.Time // when it began to be removed
@@ -205,11 +217,29 @@ func NewUnstartedHandler(opts Options) *Fake {
 	if seed == nil {
 		seed = []atlas.EndpointService{{ID: DefaultServiceID, EndpointServiceName: DefaultEndpointServiceName}}
 	}
+	f.seed(f.projectID, seed, 0)
+	for _, p := range opts.Projects {
+		if !objectIDPattern.MatchString(p.ID) {
+			panic(fmt.Sprintf("atlastest: project id %q is not 24 lower-case hex", p.ID))
+		}
+		f.seed(p.ID, p.Services, len(f.services))
+	}
+	return f
+}
+
+// seed adds a project's services; first numbers the default service ids.
+func (f *Fake) seed(project string, seed []atlas.EndpointService, first int) {
+	if f.projects == nil {
+		f.projects = map[string]bool{}
+	}
+	f.projects[project] = true
 	// Seeded endpoints have long been AVAILABLE.
 	longAgo := f.now().Add(-24 * time.Hour)
 	for i, s := range seed {
+		i += first
 		svc := &service{
-			id: s.ID, name: s.EndpointServiceName, status: s.Status, region: s.RegionName,
+			project: project,
+			id:      s.ID, name: s.EndpointServiceName, status: s.Status, region: s.RegionName,
 			errorMessage: s.ErrorMessage, cloudProvider: s.CloudProvider,
 		}
 		if svc.id == "" {
@@ -233,10 +263,15 @@ func NewUnstartedHandler(opts Options) *Fake {
 			}
 			svc.endpoints = append(svc.endpoints, &endpoint{id: id, created: longAgo, lastReported: atlas.StatusAvailable})
 		}
+		if f.service(svc.id) != nil {
+			panic(fmt.Sprintf("atlastest: service id %q is seeded twice", svc.id))
+		}
 		f.services = append(f.services, svc)
 	}
-	return f
 }
+
+// hasProject reports whether the fake serves the project.
+func (f *Fake) hasProject(id string) bool { return f.projects[id] }
 
 // awsRegion extracts us-east-1 from com.amazonaws.vpce.us-east-1.vpce-svc-….
 func awsRegion(serviceName string) string {
@@ -419,13 +454,20 @@ func (f *Fake) Endpoint(serviceID, id string) (atlas.InterfaceEndpoint, bool) {
 	return atlas.InterfaceEndpoint{ID: e.id, ConnectionStatus: st.status, ErrorMessage: st.errorMessage, DeleteRequested: st.deleteRequested}, true
 }
 
-// Services returns the endpoint services as v2 reports them now.
-func (f *Fake) Services() []atlas.EndpointService {
+// Services returns the endpoint services of every project as v2 reports them now.
+func (f *Fake) Services() []atlas.EndpointService { return f.ProjectServices("") }
+
+// ProjectServices returns one project's endpoint services ("" for all) as
+// v2 reports them now.
+func (f *Fake) ProjectServices(project string) []atlas.EndpointService {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sweep(f.now())
 	out := make([]atlas.EndpointService, 0, len(f.services))
 	for _, s := range f.services {
+		if project != "" && s.project != project {
+			continue
+		}
 		out = append(out, atlas.EndpointService{
 			ID: s.id, EndpointServiceName: s.name, Status: s.currentStatus(), RegionName: s.region,
 			ErrorMessage: s.errorMessage, CloudProvider: s.cloudProvider, InterfaceEndpoints: s.endpointIDs(),

@@ -939,3 +939,37 @@ func TestServiceRemovedWithLastEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// One set of credentials reaches several projects; each lists only its own
+// services, and a service is found only under its own project.
+func TestSeveralProjects(t *testing.T) {
+	t.Parallel()
+	const p2, s2 = "5f0000000000000000000002", "5f00000000000000000000b2"
+	const name2 = "com.amazonaws.vpce.eu-west-1.vpce-svc-0bbbbbbbbbbbbbbbb"
+	o := options(nil)
+	o.Projects = []atlastest.Project{{ID: p2, Services: []atlas.EndpointService{{ID: s2, EndpointServiceName: name2}}}}
+	s := start(t, o)
+	auth := token(t, s)
+	for _, c := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/api/atlas/v2/groups/" + atlastest.DefaultProjectID + "/privateEndpoint/AWS/endpointService", 200, sid},
+		{"/api/atlas/v2/groups/" + p2 + "/privateEndpoint/AWS/endpointService", 200, s2},
+		{"/api/atlas/v2/groups/" + p2 + "/privateEndpoint/AWS/endpointService/" + s2, 200, name2},
+		{"/api/atlas/v2/groups/" + p2 + "/privateEndpoint/AWS/endpointService/" + sid, 404, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND"},
+		{"/api/atlas/v2/groups/5f0000000000000000000003/privateEndpoint/AWS/endpointService", 404, "RESOURCE_NOT_FOUND"},
+	} {
+		r := send(t, s, http.MethodGet, c.path, v2Type, "", auth)
+		if r.status != c.status || !strings.Contains(string(r.body), c.want) {
+			t.Errorf("GET %s: %d %s; want %d with %s", c.path, r.status, r.body, c.status, c.want)
+		}
+	}
+	if r := send(t, s, http.MethodGet, "/api/atlas/v2/groups/"+p2+"/privateEndpoint/AWS/endpointService", v2Type, "", auth); strings.Contains(string(r.body), sid) {
+		t.Errorf("project %s lists another project's service: %s", p2, r.body)
+	}
+	if got := s.ProjectServices(p2); len(got) != 1 || got[0].ID != s2 {
+		t.Errorf("ProjectServices(%s) = %+v", p2, got)
+	}
+}

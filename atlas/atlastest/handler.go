@@ -207,7 +207,8 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, seg
 		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The project id %q is invalid.", segs[1]))
 		return
 	}
-	if segs[1] != f.projectID {
+	project := segs[1]
+	if !f.hasProject(project) {
 		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find project "+segs[1]+".")
 		return
 	}
@@ -239,25 +240,25 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, seg
 		if !allow(w, r, http.MethodGet) {
 			return
 		}
-		f.listServices(w, version)
+		f.listServices(w, version, project)
 	case len(rest) == 1:
 		if !allow(w, r, http.MethodGet) {
 			return
 		}
-		f.getService(w, version, rest[0])
+		f.getService(w, version, project, rest[0])
 	case len(rest) == 2 && rest[1] == child:
 		if !allow(w, r, http.MethodPost) {
 			return
 		}
-		f.createEndpoint(w, version, rest[0], body)
+		f.createEndpoint(w, version, project, rest[0], body)
 	case len(rest) == 3 && rest[1] == child:
 		if !allow(w, r, http.MethodGet, http.MethodDelete) {
 			return
 		}
 		if r.Method == http.MethodGet {
-			f.getEndpoint(w, version, rest[0], rest[2])
+			f.getEndpoint(w, version, project, rest[0], rest[2])
 		} else {
-			f.deleteEndpoint(w, rest[0], rest[2])
+			f.deleteEndpoint(w, project, rest[0], rest[2])
 		}
 	default:
 		notFound()
@@ -303,11 +304,14 @@ func nullable(s string) any {
 	return s
 }
 
-func (f *Fake) listServices(w http.ResponseWriter, version string) {
+func (f *Fake) listServices(w http.ResponseWriter, version, project string) {
 	f.mu.Lock()
 	f.sweep(f.now())
 	out := make([]any, 0, len(f.services))
 	for _, s := range f.services {
+		if s.project != project {
+			continue
+		}
 		out = append(out, serviceJSON(version, s))
 	}
 	f.mu.Unlock()
@@ -316,23 +320,24 @@ func (f *Fake) listServices(w http.ResponseWriter, version string) {
 
 // lookupService validates and finds a service, answering the error itself.
 // Callers hold f.mu.
-func (f *Fake) lookupService(w http.ResponseWriter, sid string) *service {
+func (f *Fake) lookupService(w http.ResponseWriter, project, sid string) *service {
 	if !objectIDPattern.MatchString(sid) {
 		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The endpoint service id %q is invalid.", sid))
 		return nil
 	}
 	s := f.service(sid)
-	if s == nil {
+	if s == nil || s.project != project {
 		writeError(w, http.StatusNotFound, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND", "Cannot find endpoint service "+sid+".")
+		return nil
 	}
 	return s
 }
 
-func (f *Fake) getService(w http.ResponseWriter, version, sid string) {
+func (f *Fake) getService(w http.ResponseWriter, version, project, sid string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sweep(f.now())
-	if s := f.lookupService(w, sid); s != nil {
+	if s := f.lookupService(w, project, sid); s != nil {
 		writeJSON(w, version, http.StatusOK, serviceJSON(version, s))
 	}
 }
@@ -366,7 +371,7 @@ func orNew(s string) string {
 	return s
 }
 
-func (f *Fake) createEndpoint(w http.ResponseWriter, version, sid string, body []byte) {
+func (f *Fake) createEndpoint(w http.ResponseWriter, version, project, sid string, body []byte) {
 	field := "id"
 	if version == "v1.0" {
 		field = "interfaceEndpointId"
@@ -390,7 +395,7 @@ func (f *Fake) createEndpoint(w http.ResponseWriter, version, sid string, body [
 	defer f.mu.Unlock()
 	now := f.now()
 	f.sweep(now)
-	s := f.lookupService(w, sid)
+	s := f.lookupService(w, project, sid)
 	if s == nil {
 		return
 	}
@@ -419,8 +424,8 @@ func (f *Fake) createEndpoint(w http.ResponseWriter, version, sid string, body [
 	writeJSON(w, version, http.StatusOK, endpointJSON(version, e, f.report(e, now)))
 }
 
-func (f *Fake) findEndpoint(w http.ResponseWriter, sid, eid string) *endpoint {
-	s := f.lookupService(w, sid)
+func (f *Fake) findEndpoint(w http.ResponseWriter, project, sid, eid string) *endpoint {
+	s := f.lookupService(w, project, sid)
 	if s == nil {
 		return nil
 	}
@@ -435,22 +440,22 @@ func (f *Fake) findEndpoint(w http.ResponseWriter, sid, eid string) *endpoint {
 	return e
 }
 
-func (f *Fake) getEndpoint(w http.ResponseWriter, version, sid, eid string) {
+func (f *Fake) getEndpoint(w http.ResponseWriter, version, project, sid, eid string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
 	f.sweep(now)
-	if e := f.findEndpoint(w, sid, eid); e != nil {
+	if e := f.findEndpoint(w, project, sid, eid); e != nil {
 		writeJSON(w, version, http.StatusOK, endpointJSON(version, e, f.report(e, now)))
 	}
 }
 
-func (f *Fake) deleteEndpoint(w http.ResponseWriter, sid, eid string) {
+func (f *Fake) deleteEndpoint(w http.ResponseWriter, project, sid, eid string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
 	f.sweep(now)
-	e := f.findEndpoint(w, sid, eid)
+	e := f.findEndpoint(w, project, sid, eid)
 	if e == nil {
 		return
 	}
