@@ -51,9 +51,9 @@ type Options struct {
 	// the same credentials, as one API key or service account can reach
 	// several projects. Service ids must differ across projects.
 	Projects []Project
-	APIKeys   map[string]string       // public key -> private key (Digest)
-	Clients   map[string]string       // client id -> client secret (OAuth2)
-	TokenTTL  time.Duration           // lifetime of issued access tokens; zero or negative means 1h
+	APIKeys  map[string]string // public key -> private key (Digest)
+	Clients  map[string]string // client id -> client secret (OAuth2)
+	TokenTTL time.Duration     // lifetime of issued access tokens; zero or negative means 1h
 
 	// PendingAcceptance and Pending are the time a new interface endpoint spends in
 	// PENDING_ACCEPTANCE, then PENDING, before AVAILABLE. Default DefaultStepDelay each.
