@@ -75,13 +75,13 @@ func BenchmarkHandle(b *testing.B) {
 	defer fake.Close()
 	atlasCfg := atlas.Config{BaseURL: fake.URL, Version: atlas.V2, ProjectID: fake.ProjectID()}
 	h := New(Config{
-		ProjectID: fake.ProjectID(), SecretID: "atlas/registrar", BaseURL: fake.URL, APIVersion: atlas.V2,
+		ProjectIDs: []string{fake.ProjectID()}, SecretID: "atlas/registrar", BaseURL: fake.URL, APIVersion: atlas.V2,
 		MaxAttempts: 3, PollInitial: time.Millisecond, PollMax: time.Millisecond,
 		CredentialsTTL: time.Hour, DeadlineMargin: time.Second,
 	}, Deps{
 		Endpoints: benchLookup{},
 		Secrets:   benchSecrets{},
-		NewAtlas: func(c atlas.Credentials) (AtlasAPI, error) {
+		NewAtlas: func(c atlas.Credentials, project string) (AtlasAPI, error) {
 			return atlas.NewClient(atlasCfg, c)
 		},
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),

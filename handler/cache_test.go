@@ -110,10 +110,10 @@ func TestServiceCacheRefreshesOnceOnMiss(t *testing.T) {
 		endpoints: map[string]bool{},
 	}
 	secrets := &stubSecrets{}
-	h := New(Config{ProjectID: "5f0000000000000000000001", MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: time.Hour}, Deps{
+	h := New(Config{ProjectIDs: []string{"5f0000000000000000000001"}, MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: time.Hour}, Deps{
 		Endpoints: stubLookup{"vpce-0000000000000000a": svcA, "vpce-0000000000000000b": svcB, "vpce-0000000000000000c": "com.amazonaws.us-east-1.s3"},
 		Secrets:   secrets,
-		NewAtlas:  func(atlas.Credentials) (AtlasAPI, error) { return api, nil },
+		NewAtlas:  func(atlas.Credentials, string) (AtlasAPI, error) { return api, nil },
 	})
 	steps := []struct {
 		id          string
@@ -151,10 +151,10 @@ func TestCredentialsExpireAfterTTL(t *testing.T) {
 	secrets := &stubSecrets{}
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	h := New(Config{ProjectID: "5f0000000000000000000001", MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: 15 * time.Minute}, Deps{
+	h := New(Config{ProjectIDs: []string{"5f0000000000000000000001"}, MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: 15 * time.Minute}, Deps{
 		Endpoints: stubLookup{"vpce-0000000000000000a": svc},
 		Secrets:   secrets,
-		NewAtlas:  func(atlas.Credentials) (AtlasAPI, error) { return api, nil },
+		NewAtlas:  func(atlas.Credentials, string) (AtlasAPI, error) { return api, nil },
 		Now:       func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	for _, step := range []struct {
@@ -184,10 +184,10 @@ func (slowLookup) LookupEndpoint(ctx context.Context, _ string) (*awsvpc.Endpoin
 
 func TestDeadlineDuringLookup(t *testing.T) {
 	t.Parallel()
-	h := New(Config{ProjectID: "5f0000000000000000000001", MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, DeadlineMargin: 100 * time.Millisecond}, Deps{
+	h := New(Config{ProjectIDs: []string{"5f0000000000000000000001"}, MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, DeadlineMargin: 100 * time.Millisecond}, Deps{
 		Endpoints: slowLookup{},
 		Secrets:   &stubSecrets{},
-		NewAtlas:  func(atlas.Credentials) (AtlasAPI, error) { t.Fatal("Atlas must not be reached"); return nil, nil },
+		NewAtlas:  func(atlas.Credentials, string) (AtlasAPI, error) { t.Fatal("Atlas must not be reached"); return nil, nil },
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
 	defer cancel()

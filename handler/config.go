@@ -3,6 +3,7 @@ package handler
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 // Config is the function's configuration, read once from the environment at start.
 type Config struct {
-	ProjectID      string        // ATLAS_PROJECT_ID
+	// ProjectIDs are the Atlas projects served: ATLAS_PROJECT_ID and the
+	// comma list ATLAS_PROJECT_IDS, in that order, without repeats.
+	ProjectIDs     []string
 	SecretID       string        // ATLAS_SECRET_ID: name or ARN of the credentials secret
 	BaseURL        string        // ATLAS_BASE_URL
 	APIVersion     atlas.Version // ATLAS_API_VERSION
@@ -28,7 +31,25 @@ type Config struct {
 	// ReconcileDeleteOrphans (RECONCILE_DELETE_ORPHANS) lets reconcile delete
 	// Atlas endpoints that no live VPC endpoint in this account and region matches.
 	ReconcileDeleteOrphans bool
+
+	// Region is the function's own region (AWS_REGION); events from other
+	// regions are looked up there.
+	Region string
+	// AllowedAccountIDs (ALLOWED_ACCOUNT_IDS) are the accounts besides its
+	// own whose endpoints the function serves; empty means only its own.
+	AllowedAccountIDs []string
+	// MemberRoleName (MEMBER_ROLE_NAME) is the role assumed in those accounts.
+	MemberRoleName string
 }
+
+// DefaultMemberRoleName is the role member-account.yaml creates.
+const DefaultMemberRoleName = "atlas-vpce-registrar-member"
+
+// maxProjects and maxAccounts bound the lists, and with them the work of one reconcile.
+const (
+	maxProjects = 100
+	maxAccounts = 1000
+)
 
 // Defaults applied when a variable is unset.
 const (
@@ -56,16 +77,26 @@ var secretIDPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-
 // The first missing or invalid variable is reported by name.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		ProjectID:  getenv("ATLAS_PROJECT_ID"),
-		SecretID:   getenv("ATLAS_SECRET_ID"),
-		BaseURL:    getenv("ATLAS_BASE_URL"),
-		APIVersion: atlas.Version(getenv("ATLAS_API_VERSION")),
+		SecretID:       getenv("ATLAS_SECRET_ID"),
+		BaseURL:        getenv("ATLAS_BASE_URL"),
+		APIVersion:     atlas.Version(getenv("ATLAS_API_VERSION")),
+		Region:         getenv("AWS_REGION"),
+		MemberRoleName: getenv("MEMBER_ROLE_NAME"),
+	}
+	var err error
+	if c.ProjectIDs, err = projectIDs(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.AllowedAccountIDs, err = listVar(getenv, "ALLOWED_ACCOUNT_IDS", maxAccounts, "12-digit AWS account ids", isAccount); err != nil {
+		return Config{}, err
+	}
+	if c.MemberRoleName == "" {
+		c.MemberRoleName = DefaultMemberRoleName
+	}
+	if !isRoleName(c.MemberRoleName) {
+		return Config{}, &ConfigError{"MEMBER_ROLE_NAME", fmt.Sprintf("is %q; expected an IAM role name (1 to 64 letters, digits and +=,.@_-)", truncate(c.MemberRoleName, 64))}
 	}
 	switch {
-	case c.ProjectID == "":
-		return Config{}, &ConfigError{"ATLAS_PROJECT_ID", "is required: set it to the Atlas project id (24 hex digits)"}
-	case atlas.ValidateObjectID("project id", c.ProjectID) != nil:
-		return Config{}, &ConfigError{"ATLAS_PROJECT_ID", fmt.Sprintf("is %q; expected 24 lower-case hex digits", truncate(c.ProjectID, 64))}
 	case c.SecretID == "":
 		return Config{}, &ConfigError{"ATLAS_SECRET_ID", "is required: set it to the name or ARN of the Secrets Manager secret holding the Atlas credentials"}
 	case !secretIDPattern.MatchString(c.SecretID):
@@ -81,11 +112,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, &ConfigError{"ATLAS_API_VERSION", fmt.Sprintf("is %q; expected %q or %q", truncate(string(c.APIVersion), 64), atlas.V2, atlas.V1)}
 	}
 	// The client owns the rules for base URLs (https, except loopback); report them under the variable's name.
-	if err := (atlas.Config{BaseURL: c.BaseURL, Version: c.APIVersion, ProjectID: c.ProjectID}).Validate(); err != nil {
+	if err := (atlas.Config{BaseURL: c.BaseURL, Version: c.APIVersion, ProjectID: c.ProjectIDs[0]}).Validate(); err != nil {
 		return Config{}, &ConfigError{"ATLAS_BASE_URL", fmt.Sprintf("is invalid: %v; expected an https:// URL (http:// only for loopback)", err)}
 	}
 
-	var err error
 	if c.MaxAttempts, err = intVar(getenv, "ATLAS_MAX_ATTEMPTS", DefaultMaxAttempts, 1, 10); err != nil {
 		return Config{}, err
 	}
@@ -132,6 +162,69 @@ func intVar(getenv func(string) string, name string, def, lo, hi int) (int, erro
 		return 0, &ConfigError{name, fmt.Sprintf("is %q; expected a whole number from %d to %d", truncate(s, 64), lo, hi)}
 	}
 	return n, nil
+}
+
+// projectIDs reads ATLAS_PROJECT_ID and the comma list ATLAS_PROJECT_IDS.
+func projectIDs(getenv func(string) string) ([]string, error) {
+	var ids []string
+	if one := strings.TrimSpace(getenv("ATLAS_PROJECT_ID")); one != "" {
+		if atlas.ValidateObjectID("project id", one) != nil {
+			return nil, &ConfigError{"ATLAS_PROJECT_ID", fmt.Sprintf("is %q; expected 24 lower-case hex digits", truncate(one, 64))}
+		}
+		ids = append(ids, one)
+	}
+	more, err := listVar(getenv, "ATLAS_PROJECT_IDS", maxProjects, "Atlas project ids (24 lower-case hex digits each)",
+		func(s string) bool { return atlas.ValidateObjectID("project id", s) == nil })
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range more {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, &ConfigError{"ATLAS_PROJECT_ID", "is required (or ATLAS_PROJECT_IDS): set it to the Atlas project id (24 hex digits)"}
+	}
+	return ids, nil
+}
+
+// listVar reads a comma list; blanks around items are ignored, and every
+// item must be valid.
+func listVar(getenv func(string) string, name string, limit int, want string, valid func(string) bool) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(getenv(name), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !valid(item) {
+			return nil, &ConfigError{name, fmt.Sprintf("has %q; expected a comma list of %s", truncate(item, 64), want)}
+		}
+		if !slices.Contains(out, item) {
+			out = append(out, item)
+		}
+	}
+	if len(out) > limit {
+		return nil, &ConfigError{name, fmt.Sprintf("has %d items; expected at most %d", len(out), limit)}
+	}
+	return out, nil
+}
+
+func isAccount(s string) bool { return len(s) == 12 && strings.Trim(s, "0123456789") == "" }
+
+// isRoleName checks an IAM role name without a regular expression, which
+// would be compiled at every cold start.
+func isRoleName(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("+=,.@_-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // boolVar reads "true" or "false"; unset is false. Anything else is refused

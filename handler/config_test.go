@@ -2,6 +2,9 @@ package handler
 
 import (
 	"errors"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,12 +30,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		ProjectID: "5f1a2b3c4d5e6f7081920a1b", SecretID: validEnv()["ATLAS_SECRET_ID"],
+		ProjectIDs: []string{"5f1a2b3c4d5e6f7081920a1b"}, SecretID: validEnv()["ATLAS_SECRET_ID"], MemberRoleName: DefaultMemberRoleName,
 		BaseURL: atlas.DefaultBaseURL, APIVersion: atlas.V2, MaxAttempts: 3,
 		PollInitial: 5 * time.Second, PollMax: 30 * time.Second,
 		CredentialsTTL: 15 * time.Minute, DeadlineMargin: 5 * time.Second,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig() = %+v, want %+v", c, want)
 	}
 }
@@ -59,6 +62,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "negative margin", set: map[string]string{"DEADLINE_MARGIN": "-1s"}, wantVar: "DEADLINE_MARGIN"},
 		{name: "removal switch as yes", set: map[string]string{"ATLAS_ALLOW_SERVICE_REMOVAL": "yes"}, wantVar: "ATLAS_ALLOW_SERVICE_REMOVAL"},
 		{name: "removal switch as 1", set: map[string]string{"ATLAS_ALLOW_SERVICE_REMOVAL": "1"}, wantVar: "ATLAS_ALLOW_SERVICE_REMOVAL"},
+		{name: "project list with a bad id", set: map[string]string{"ATLAS_PROJECT_IDS": "5f1a2b3c4d5e6f7081920a1c,nope"}, wantVar: "ATLAS_PROJECT_IDS"},
+		{name: "no project at all", unset: "ATLAS_PROJECT_ID", set: map[string]string{"ATLAS_PROJECT_IDS": " , "}, wantVar: "ATLAS_PROJECT_ID"},
+		{name: "account too short", set: map[string]string{"ALLOWED_ACCOUNT_IDS": "222222222222,12345"}, wantVar: "ALLOWED_ACCOUNT_IDS"},
+		{name: "role name with a slash", set: map[string]string{"MEMBER_ROLE_NAME": "path/role"}, wantVar: "MEMBER_ROLE_NAME"},
+		{name: "role name too long", set: map[string]string{"MEMBER_ROLE_NAME": strings.Repeat("r", 65)}, wantVar: "MEMBER_ROLE_NAME"},
 		{name: "orphan switch misspelt", set: map[string]string{"RECONCILE_DELETE_ORPHANS": "ture"}, wantVar: "RECONCILE_DELETE_ORPHANS"},
 	}
 	for _, tt := range tests {
@@ -118,5 +126,52 @@ func TestLoadConfigDeletionSwitches(t *testing.T) {
 		if c.AllowServiceRemoval != tt.want || c.ReconcileDeleteOrphans != tt.want {
 			t.Errorf("%q: AllowServiceRemoval %v, ReconcileDeleteOrphans %v; want %v", tt.value, c.AllowServiceRemoval, c.ReconcileDeleteOrphans, tt.want)
 		}
+	}
+}
+
+func TestLoadConfigOrganisation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name               string
+		set                map[string]string
+		unset              string
+		projects, accounts []string
+		role               string
+	}{
+		{
+			name:     "one project, own account",
+			projects: []string{"5f1a2b3c4d5e6f7081920a1b"}, role: DefaultMemberRoleName,
+		},
+		{
+			name:     "both project variables, repeats dropped, blanks ignored",
+			set:      map[string]string{"ATLAS_PROJECT_IDS": " 5f1a2b3c4d5e6f7081920a1c, 5f1a2b3c4d5e6f7081920a1b ,,5f1a2b3c4d5e6f7081920a1c"},
+			projects: []string{"5f1a2b3c4d5e6f7081920a1b", "5f1a2b3c4d5e6f7081920a1c"}, role: DefaultMemberRoleName,
+		},
+		{
+			name:     "only the list",
+			unset:    "ATLAS_PROJECT_ID",
+			set:      map[string]string{"ATLAS_PROJECT_IDS": "5f1a2b3c4d5e6f7081920a1c"},
+			projects: []string{"5f1a2b3c4d5e6f7081920a1c"}, role: DefaultMemberRoleName,
+		},
+		{
+			name:     "member accounts and a role of their own",
+			set:      map[string]string{"ALLOWED_ACCOUNT_IDS": "222222222222, 333333333333", "MEMBER_ROLE_NAME": "org+registrar.member@x"},
+			projects: []string{"5f1a2b3c4d5e6f7081920a1b"}, accounts: []string{"222222222222", "333333333333"}, role: "org+registrar.member@x",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := validEnv()
+			delete(env, tt.unset)
+			maps.Copy(env, tt.set)
+			c, err := LoadConfig(envFrom(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.ProjectIDs, tt.projects) || !slices.Equal(c.AllowedAccountIDs, tt.accounts) || c.MemberRoleName != tt.role {
+				t.Errorf("projects %v, accounts %v, role %q; want %v, %v, %q", c.ProjectIDs, c.AllowedAccountIDs, c.MemberRoleName, tt.projects, tt.accounts, tt.role)
+			}
+		})
 	}
 }

@@ -14,27 +14,23 @@ import (
 // deregister removes endpoints that were deleted in AWS from their Atlas
 // services. EC2 is asked first: an endpoint it still shows as live is kept,
 // because the event may be forged, replayed or wrong.
-func (h *Handler) deregister(ctx context.Context, req event.Request, res *Result) error {
+func (h *Handler) deregister(ctx context.Context, lookup EndpointLookup, req event.Request, res *Result) error {
 	res.Outcome = OutcomeProcessed
 	res.Endpoints = []EndpointResult{}
-	ctx, cancel, err := h.workContext(ctx, strings.Join(req.EndpointIDs, ","))
-	if err != nil {
-		return err
-	}
-	defer cancel()
-
 	failed := map[string]error{}
 	var gone []string
 	for _, id := range req.EndpointIDs {
 		r := EndpointResult{VPCEndpointID: id}
-		ep, err := h.deps.Endpoints.DescribeEndpoint(ctx, id)
+		ep, err := lookup.DescribeEndpoint(ctx, id)
 		switch {
 		case errors.Is(err, awsvpc.ErrEndpointNotFound):
 			gone = append(gone, id)
 			continue
 		case err != nil:
-			failed[id] = &LookupError{EndpointID: id, Err: err}
+			failed[id] = h.lookupErr(id, req.Account, err)
 			r.Outcome, r.Reason = OutcomeFailed, failed[id].Error()
+		case optedOut(ep) != "":
+			r.Outcome, r.Reason = OutcomeIgnored, optedOut(ep)
 		case deletedStates[strings.ToLower(ep.State)]:
 			gone = append(gone, id)
 			continue
@@ -46,9 +42,9 @@ func (h *Handler) deregister(ctx context.Context, req event.Request, res *Result
 
 	if len(gone) > 0 {
 		var atlasResults []EndpointResult
-		err := h.withAtlas(ctx, func(api AtlasAPI) error {
+		err := h.withAtlas(ctx, func(apis clients) error {
 			var err error
-			atlasResults, err = h.deregisterInAtlas(ctx, api, gone, failed)
+			atlasResults, err = h.deregisterInAtlas(ctx, apis, lookup, gone, failed)
 			return err
 		})
 		if err != nil {
@@ -61,7 +57,7 @@ func (h *Handler) deregister(ctx context.Context, req event.Request, res *Result
 	}
 	res.Counts = countOutcomes(res.Endpoints)
 	if len(failed) > 0 {
-		return &DeregistrationError{ProjectID: h.cfg.ProjectID, Failed: failed}
+		return &DeregistrationError{ProjectID: h.projects(), Failed: failed}
 	}
 	return nil
 }
@@ -73,7 +69,7 @@ var deletedStates = map[string]bool{"deleting": true, "deleted": true}
 // there, all endpoints in one loop. Failures are added to failed. It returns
 // an error only for what stops the whole run, and for rejected credentials,
 // so that withAtlas can fetch them again.
-func (h *Handler) deregisterInAtlas(ctx context.Context, api AtlasAPI, ids []string, failed map[string]error) ([]EndpointResult, error) {
+func (h *Handler) deregisterInAtlas(ctx context.Context, apis clients, lookup EndpointLookup, ids []string, failed map[string]error) ([]EndpointResult, error) {
 	var (
 		out       []EndpointResult
 		tasks     []*task
@@ -83,20 +79,22 @@ func (h *Handler) deregisterInAtlas(ctx context.Context, api AtlasAPI, ids []str
 		delete(failed, id) // withAtlas may run this twice
 	}
 	for _, id := range ids {
-		svc, err := h.serviceHolding(ctx, api, id, &refreshed)
+		svc, err := h.serviceHolding(withEndpoint(ctx, id), apis, id, &refreshed)
 		if err != nil {
-			return nil, atlasFailure("list endpoint services", id, h.cfg.ProjectID, err)
+			return nil, err
 		}
 		if svc == nil {
 			out = append(out, EndpointResult{VPCEndpointID: id, Outcome: OutcomeNotRegistered,
-				Reason: "no Atlas endpoint service in project " + h.cfg.ProjectID + " lists it"})
+				Reason: "no Atlas endpoint service in project " + h.projects() + " lists it"})
 			continue
 		}
-		tasks = append(tasks, h.newTask(api, svc.ID, id, startDeregister))
+		t := h.newTask(apis[svc.project], svc.project, svc.ID, id, startDeregister)
+		t.ec2 = lookup
+		tasks = append(tasks, t)
 	}
 	drive(ctx, tasks)
 	for _, t := range tasks {
-		r := EndpointResult{VPCEndpointID: t.endpointID, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason}
+		r := EndpointResult{VPCEndpointID: t.endpointID, ProjectID: t.project, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason}
 		if err := t.result(); err != nil {
 			if errors.Is(err, atlas.ErrUnauthorized) {
 				return nil, err
@@ -118,14 +116,17 @@ func (t *task) result() error {
 }
 
 // serviceHolding returns the cached endpoint service whose interfaceEndpoints
-// lists id, refreshing the cache at most once per invocation on a miss.
-func (h *Handler) serviceHolding(ctx context.Context, api AtlasAPI, id string, refreshed *bool) (*atlas.EndpointService, error) {
-	find := func() *atlas.EndpointService {
+// lists id, and its project, refreshing the cache at most once per
+// invocation on a miss.
+func (h *Handler) serviceHolding(ctx context.Context, apis clients, id string, refreshed *bool) (*located, error) {
+	find := func() *located {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		for _, s := range h.services {
-			if slices.Contains(s.InterfaceEndpoints, id) {
-				return &s
+		for _, ls := range h.services {
+			for _, l := range ls {
+				if slices.Contains(l.InterfaceEndpoints, id) {
+					return &l
+				}
 			}
 		}
 		return nil
@@ -134,7 +135,7 @@ func (h *Handler) serviceHolding(ctx context.Context, api AtlasAPI, id string, r
 		return s, nil
 	}
 	*refreshed = true
-	if _, err := h.refreshServices(ctx, api); err != nil {
+	if _, err := h.refreshServices(ctx, apis); err != nil {
 		return nil, err
 	}
 	return find(), nil

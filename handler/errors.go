@@ -17,18 +17,40 @@ import (
 // failure queue's message attributes and the logs.
 
 // LookupError: EC2 could not be asked about the endpoint, or about the
-// endpoints of a service (ServiceName, during reconcile).
+// endpoints of a service (ServiceName, during reconcile). For a member
+// account it names the account and the role assumed there.
 type LookupError struct {
 	EndpointID  string
 	ServiceName string
+	Account     string
+	Role        string
 	Err         error
 }
 
 func (e *LookupError) Error() string {
-	if e.EndpointID == "" && e.ServiceName != "" {
-		return fmt.Sprintf("list the VPC endpoints of service %s in EC2: %v", e.ServiceName, e.Err)
+	where := ""
+	if e.Account != "" {
+		where = " of account " + e.Account
 	}
-	return fmt.Sprintf("look up VPC endpoint %s in EC2: %v", e.EndpointID, e.Err)
+	if e.Role != "" {
+		where += " through role " + e.Role + " (check that the role exists there and trusts the function's role)"
+	}
+	if e.EndpointID == "" && e.ServiceName != "" {
+		return fmt.Sprintf("list the VPC endpoints of service %s in EC2%s: %v", e.ServiceName, where, e.Err)
+	}
+	return fmt.Sprintf("look up VPC endpoint %s in EC2%s: %v", e.EndpointID, where, e.Err)
+}
+
+// ServiceConflictError: two configured projects have an endpoint service of
+// the same AWS service name, so the endpoint's project cannot be told.
+type ServiceConflictError struct {
+	ServiceName string
+	Projects    []string
+}
+
+func (e *ServiceConflictError) Error() string {
+	return fmt.Sprintf("endpoint service name %s is held by projects %s; an endpoint can belong to only one: remove one of them from ATLAS_PROJECT_IDS",
+		e.ServiceName, strings.Join(e.Projects, " and "))
 }
 func (e *LookupError) Unwrap() error { return e.Err }
 
@@ -143,11 +165,11 @@ func (e *DeregistrationError) Error() string {
 // log line lists every endpoint's outcome; the next run tries again.
 type ReconcileError struct {
 	ProjectID string
-	Failed    map[string]error // by VPC endpoint id
+	Failed    map[string]error // by VPC endpoint id, "account …" or "service …"
 }
 
 func (e *ReconcileError) Error() string {
-	return fmt.Sprintf("reconcile in project %s failed for %d endpoint(s): %s; the next run tries again",
+	return fmt.Sprintf("reconcile in project %s failed for %d endpoint(s), account(s) or service(s): %s; the next run tries again",
 		e.ProjectID, len(e.Failed), joinFailures(e.Failed))
 }
 

@@ -143,7 +143,7 @@ func TestWrongKeysFailFast(t *testing.T) {
 
 func TestProjectNotFound(t *testing.T) {
 	t.Parallel()
-	hs := newHarness(t, harnessOptions{config: func(c *Config) { c.ProjectID = "5f00000000000000000000ff" }})
+	hs := newHarness(t, harnessOptions{config: func(c *Config) { c.ProjectIDs = []string{"5f00000000000000000000ff"} }})
 	_, err := hs.invoke(hs.event(), 30*time.Second)
 	if !errors.Is(err, atlas.ErrNotFound) || errorType(err) != "AtlasError" || !strings.Contains(err.Error(), "5f00000000000000000000ff") {
 		t.Fatalf("Handle() error = %v, want an AtlasError naming the project", err)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,17 +47,32 @@ type AtlasAPI interface {
 	DeleteInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) error
 }
 
-// AtlasFactory builds an Atlas client for a set of credentials. It must not do
-// network I/O: it runs again whenever the credentials are refreshed.
-type AtlasFactory func(atlas.Credentials) (AtlasAPI, error)
+// AtlasFactory builds an Atlas client for a set of credentials and one
+// project. It must not do network I/O: it runs again whenever the
+// credentials are refreshed.
+type AtlasFactory func(creds atlas.Credentials, projectID string) (AtlasAPI, error)
+
+// AccountLookups reaches EC2 beyond the function's own account and region.
+type AccountLookups interface {
+	// Self is the function's own account.
+	Self(ctx context.Context) (string, error)
+	// RoleARN is the role assumed in another account, for error messages.
+	RoleARN(account string) string
+	// Lookup returns the EC2 lookup for an account and region.
+	Lookup(ctx context.Context, account, region string) (EndpointLookup, error)
+}
 
 // Deps are the collaborators a Handler needs.
 type Deps struct {
+	// Endpoints looks up endpoints in the function's own account and region.
 	Endpoints EndpointLookup
-	Secrets   SecretSource
-	NewAtlas  AtlasFactory
-	Logger    *slog.Logger     // nil: slog.Default()
-	Now       func() time.Time // nil: time.Now
+	// Accounts reaches other accounts and regions. Nil: events are looked up
+	// with Endpoints whatever account they name (tests, single-account tools).
+	Accounts AccountLookups
+	Secrets  SecretSource
+	NewAtlas AtlasFactory
+	Logger   *slog.Logger     // nil: slog.Default()
+	Now      func() time.Time // nil: time.Now
 }
 
 // Outcomes reported in Result.Outcome and EndpointResult.Outcome.
@@ -94,7 +110,7 @@ type Result struct {
 	VPCID             string           `json:"vpcId,omitempty"`
 	SubnetIDs         []string         `json:"subnetIds,omitempty"`
 	ServiceName       string           `json:"serviceName,omitempty"`
-	ProjectID         string           `json:"projectId"`
+	ProjectID         string           `json:"projectId,omitempty"`
 	EndpointServiceID string           `json:"endpointServiceId,omitempty"`
 	ConnectionStatus  string           `json:"connectionStatus,omitempty"`
 	Attempts          int              `json:"attempts,omitempty"`
@@ -105,23 +121,33 @@ type Result struct {
 // EndpointResult is one endpoint's outcome in a deregistration or reconcile run.
 type EndpointResult struct {
 	VPCEndpointID     string `json:"vpcEndpointId"`
+	ProjectID         string `json:"projectId,omitempty"`
 	EndpointServiceID string `json:"endpointServiceId,omitempty"`
 	Outcome           string `json:"outcome"`
 	Reason            string `json:"reason,omitempty"`
 }
 
 // Handler registers endpoints. One Handler lives as long as the container, so
-// it caches what a warm invocation can reuse: the credentials (with a TTL) and
-// the project's endpoint services.
+// it caches what a warm invocation can reuse: the credentials (with a TTL),
+// one Atlas client per project, and the projects' endpoint services.
 type Handler struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
 
 	mu         sync.Mutex
-	api        AtlasAPI
+	apis       clients
 	apiFetched time.Time
-	services   map[string]atlas.EndpointService // by endpointServiceName
+	services   map[string][]located // by endpointServiceName; more than one is a conflict
+}
+
+// clients are the container's Atlas clients, one per project.
+type clients map[string]AtlasAPI
+
+// located is an endpoint service and the project that holds it.
+type located struct {
+	project string
+	atlas.EndpointService
 }
 
 // New returns a Handler. It does no I/O: the first event pays for the secret
@@ -150,7 +176,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // Handle processes one event and logs one line with its outcome.
 func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	start := h.deps.Now()
-	res := &Result{ProjectID: h.cfg.ProjectID}
+	res := &Result{ProjectID: h.soleProject()}
 	err := h.handle(ctx, payload, res)
 	h.logOutcome(ctx, res, err, h.deps.Now().Sub(start))
 	if err != nil {
@@ -158,6 +184,18 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	}
 	return res, nil
 }
+
+// soleProject is the project when there is only one, for results and errors
+// that come before a service is found.
+func (h *Handler) soleProject() string {
+	if len(h.cfg.ProjectIDs) == 1 {
+		return h.cfg.ProjectIDs[0]
+	}
+	return ""
+}
+
+// projects names the configured projects, for messages.
+func (h *Handler) projects() string { return strings.Join(h.cfg.ProjectIDs, ", ") }
 
 func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error {
 	req, err := event.Parse(payload)
@@ -170,10 +208,7 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		res.Outcome, res.Reason = OutcomeIgnored, req.Ignore
 		return nil
 	}
-	switch req.Action {
-	case event.Deregister:
-		return h.deregister(ctx, req, res)
-	case event.Reconcile:
+	if req.Action == event.Reconcile {
 		return h.reconcile(ctx, req.DryRun, res)
 	}
 
@@ -182,16 +217,27 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		return err
 	}
 	defer cancel()
+	lookup, skip, err := h.route(ctx, req.Account, req.Region, req.EndpointID)
+	if err != nil {
+		return err
+	}
+	if skip != "" {
+		res.Outcome, res.Reason = OutcomeIgnored, skip
+		return nil
+	}
+	if req.Action == event.Deregister {
+		return h.deregister(ctx, lookup, req, res)
+	}
 
-	ep, err := h.deps.Endpoints.LookupEndpoint(ctx, req.EndpointID)
+	ep, err := lookup.LookupEndpoint(ctx, req.EndpointID)
 	switch {
 	case errors.Is(err, awsvpc.ErrEndpointNotFound):
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint does not exist in EC2 (deleted, or in another account or region)"
 		return nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return &DeadlineError{EndpointID: req.EndpointID, ProjectID: h.cfg.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
+		return &DeadlineError{EndpointID: req.EndpointID, ProjectID: res.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
 	case err != nil:
-		return &LookupError{EndpointID: req.EndpointID, Err: err}
+		return h.lookupErr(req.EndpointID, req.Account, err)
 	}
 	res.VPCID, res.SubnetIDs, res.ServiceName = ep.VPCID, ep.SubnetIDs, ep.ServiceName
 	if ep.Type != "Interface" {
@@ -202,14 +248,32 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is "+ep.State+" in EC2"
 		return nil
 	}
+	if why := optedOut(ep); why != "" {
+		res.Outcome, res.Reason = OutcomeIgnored, why
+		return nil
+	}
 
-	return h.withAtlas(ctx, func(api AtlasAPI) error {
-		return h.registerEndpoint(ctx, api, ep, res)
+	return h.withAtlas(ctx, func(apis clients) error {
+		return h.registerEndpoint(ctx, apis, lookup, ep, res)
 	})
 }
 
 // gone lists EC2 endpoint states from which it will never connect.
 var gone = map[string]bool{"deleting": true, "deleted": true, "failed": true, "rejected": true, "expired": true}
+
+// Opt-out: an endpoint tagged OptOutTag=OptOutValue is never written to Atlas.
+const (
+	OptOutTag   = "atlas-registrar"
+	OptOutValue = "skip"
+)
+
+// optedOut says why the endpoint is left alone, or "".
+func optedOut(ep *awsvpc.Endpoint) string {
+	if ep.Tags[OptOutTag] == OptOutValue {
+		return "the endpoint is tagged " + OptOutTag + "=" + OptOutValue
+	}
+	return ""
+}
 
 // workContext bounds all work by the Lambda deadline less a margin, so the
 // function reports a clear error before Lambda kills it.
@@ -222,7 +286,7 @@ func (h *Handler) workContext(ctx context.Context, endpointID string) (context.C
 	stop := deadline.Add(-h.cfg.DeadlineMargin)
 	if left := stop.Sub(h.deps.Now()); left < minWorkTime {
 		return nil, nil, &DeadlineError{
-			EndpointID: endpointID, ProjectID: h.cfg.ProjectID, Phase: "start",
+			EndpointID: endpointID, ProjectID: h.soleProject(), Phase: "start",
 			Detail: "only " + deadline.Sub(h.deps.Now()).Round(time.Millisecond).String() + " left before the Lambda deadline; nothing was started",
 		}
 	}
@@ -233,17 +297,18 @@ func (h *Handler) workContext(ctx context.Context, endpointID string) (context.C
 // minWorkTime is the least time worth starting a registration with.
 const minWorkTime = time.Second
 
-func (h *Handler) registerEndpoint(ctx context.Context, api AtlasAPI, ep *awsvpc.Endpoint, res *Result) error {
-	svc, err := h.findService(ctx, api, ep.ServiceName)
+func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result) error {
+	svc, err := h.findService(ctx, apis, ep.ServiceName)
 	if err != nil {
-		return atlasFailure("list endpoint services", ep.ID, h.cfg.ProjectID, err)
+		return err
 	}
 	if svc == nil {
-		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.cfg.ProjectID+" has service name "+ep.ServiceName
+		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.projects()+" has service name "+ep.ServiceName
 		return nil
 	}
-	res.EndpointServiceID = svc.ID
-	t := h.newTask(api, svc.ID, ep.ID, startRegister)
+	res.ProjectID, res.EndpointServiceID = svc.project, svc.ID
+	t := h.newTask(apis[svc.project], svc.project, svc.ID, ep.ID, startRegister)
+	t.ec2 = lookup
 	drive(ctx, []*task{t})
 	res.Attempts, res.ConnectionStatus = t.attempts, t.status
 	switch {
@@ -256,36 +321,45 @@ func (h *Handler) registerEndpoint(ctx context.Context, api AtlasAPI, ep *awsvpc
 	return nil
 }
 
-// withAtlas runs fn with a client built from the cached credentials. When
+// withAtlas runs fn with clients built from the cached credentials. When
 // Atlas rejects cached credentials (the secret was rotated), it fetches them
-// once more and runs fn once more; fn must be safe to repeat, which the
-// registration is, because it reads the endpoint's state before writing.
-func (h *Handler) withAtlas(ctx context.Context, fn func(AtlasAPI) error) error {
-	api, cached, err := h.atlasAPI(ctx, false)
+// once more and runs fn once more; fn must be safe to repeat, which every
+// action is, because each reads the endpoint's state before writing.
+func (h *Handler) withAtlas(ctx context.Context, fn func(clients) error) error {
+	apis, cached, err := h.atlasClients(ctx, false)
 	if err != nil {
 		return err
 	}
-	err = fn(api)
+	err = fn(apis)
 	if !cached || !errors.Is(err, atlas.ErrUnauthorized) {
 		return err
 	}
 	h.log.WarnContext(ctx, "atlas rejected the cached credentials; fetching the secret again",
-		slog.String("projectId", h.cfg.ProjectID), slog.String("next", "retry-once"))
-	if api, _, err = h.atlasAPI(ctx, true); err != nil {
+		slog.String("projectId", projectOf(err, h.projects())), slog.String("next", "retry-once"))
+	if apis, _, err = h.atlasClients(ctx, true); err != nil {
 		return err
 	}
-	return fn(api)
+	return fn(apis)
 }
 
-// atlasAPI returns the container's Atlas client, fetching the secret when
-// there is none, it is older than the TTL, or refresh is set.
-func (h *Handler) atlasAPI(ctx context.Context, refresh bool) (api AtlasAPI, cached bool, err error) {
+// projectOf is the project an Atlas error names, or def.
+func projectOf(err error, def string) string {
+	if ae, ok := errors.AsType[*AtlasError](err); ok && ae.ProjectID != "" {
+		return ae.ProjectID
+	}
+	return def
+}
+
+// atlasClients returns the container's Atlas clients, fetching the secret
+// when there are none, they are older than the TTL, or refresh is set. One
+// secret's credentials reach every project.
+func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients, cached bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !refresh && h.api != nil && h.deps.Now().Sub(h.apiFetched) < h.cfg.CredentialsTTL {
-		return h.api, true, nil
+	if !refresh && h.apis != nil && h.deps.Now().Sub(h.apiFetched) < h.cfg.CredentialsTTL {
+		return h.apis, true, nil
 	}
-	h.api = nil
+	h.apis = nil
 	raw, err := h.deps.Secrets.SecretJSON(ctx, h.cfg.SecretID)
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
@@ -294,43 +368,57 @@ func (h *Handler) atlasAPI(ctx context.Context, refresh bool) (api AtlasAPI, cac
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 	}
-	if api, err = h.deps.NewAtlas(creds); err != nil {
-		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
+	apis = make(clients, len(h.cfg.ProjectIDs))
+	for _, p := range h.cfg.ProjectIDs {
+		if apis[p], err = h.deps.NewAtlas(creds, p); err != nil {
+			return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
+		}
 	}
-	h.api, h.apiFetched = api, h.deps.Now()
-	return api, false, nil
+	h.apis, h.apiFetched = apis, h.deps.Now()
+	return apis, false, nil
 }
 
-// findService returns the endpoint service with the given AWS service name, or
-// nil. A name not in the cached list refreshes it once: the service may be new.
-func (h *Handler) findService(ctx context.Context, api AtlasAPI, name string) (*atlas.EndpointService, error) {
+// findService returns the endpoint service with the given AWS service name
+// and its project, or nil. A name not in the cache refreshes it once: the
+// service may be new. A name held by two projects is a ServiceConflictError.
+func (h *Handler) findService(ctx context.Context, apis clients, name string) (*located, error) {
 	h.mu.Lock()
-	svc, ok := h.services[name]
+	found, ok := h.services[name]
 	h.mu.Unlock()
-	if ok {
-		return &svc, nil
+	if !ok {
+		byName, err := h.refreshServices(ctx, apis)
+		if err != nil {
+			return nil, err
+		}
+		found = byName[name]
 	}
-	byName, err := h.refreshServices(ctx, api)
-	if err != nil {
-		return nil, err
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &found[0], nil
 	}
-	if s, ok := byName[name]; ok {
-		return &s, nil
+	conflict := &ServiceConflictError{ServiceName: name}
+	for _, l := range found {
+		conflict.Projects = append(conflict.Projects, l.project)
 	}
-	return nil, nil
+	return nil, conflict
 }
 
-// refreshServices lists the project's endpoint services into the cache, by
-// AWS service name; services still being created have no name yet.
-func (h *Handler) refreshServices(ctx context.Context, api AtlasAPI) (map[string]atlas.EndpointService, error) {
-	list, err := api.ListEndpointServices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byName := make(map[string]atlas.EndpointService, len(list))
-	for _, s := range list {
-		if s.EndpointServiceName != "" {
-			byName[s.EndpointServiceName] = s
+// refreshServices lists every project's endpoint services into the cache,
+// by AWS service name; services still being created have no name yet. A
+// failure names the project whose list failed.
+func (h *Handler) refreshServices(ctx context.Context, apis clients) (map[string][]located, error) {
+	byName := map[string][]located{}
+	for _, p := range h.cfg.ProjectIDs {
+		list, err := apis[p].ListEndpointServices(ctx)
+		if err != nil {
+			return nil, atlasFailure("list endpoint services", endpointFrom(ctx), p, err)
+		}
+		for _, s := range list {
+			if s.EndpointServiceName != "" {
+				byName[s.EndpointServiceName] = append(byName[s.EndpointServiceName], located{project: p, EndpointService: s})
+			}
 		}
 	}
 	h.mu.Lock()
@@ -344,10 +432,15 @@ func (h *Handler) refreshServices(ctx context.Context, api AtlasAPI) (map[string
 func (h *Handler) forgetService(serviceID string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for name, s := range h.services {
-		if s.ID == serviceID {
-			delete(h.services, name)
-			return name
+	for name, ls := range h.services {
+		for i, l := range ls {
+			if l.ID == serviceID {
+				h.services[name] = slices.Delete(ls, i, i+1)
+				if len(h.services[name]) == 0 {
+					delete(h.services, name)
+				}
+				return name
+			}
 		}
 	}
 	return ""

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
@@ -78,6 +79,10 @@ type harnessOptions struct {
 	// that list endpoints by service name (reconcile) need their own, since
 	// they share one moto_server.
 	serviceName string
+	// accounts wires the real awsvpc.Accounts on moto (STS included), as
+	// the function ships; sts replaces its STS client when set.
+	accounts bool
+	sts      awsvpc.STSAPI
 }
 
 // companionID is an AVAILABLE endpoint the fake's service holds by default, so
@@ -149,7 +154,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Cleanup(fake.Close)
 
 	cfg := Config{
-		ProjectID:      fake.ProjectID(),
+		ProjectIDs:     []string{fake.ProjectID()},
 		SecretID:       seeded.SecretARN,
 		BaseURL:        fake.URL,
 		APIVersion:     o.version,
@@ -172,20 +177,41 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		hs.ec2 = o.wrapEC2(hs.ec2)
 	}
 	logger := slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var accounts AccountLookups
+	if o.accounts {
+		cfg.Region = awsCfg.Region
+		stsAPI := o.sts
+		if stsAPI == nil {
+			stsAPI = sts.NewFromConfig(awsCfg)
+		}
+		accounts = lookupsOf{&awsvpc.Accounts{Config: awsCfg, STS: stsAPI, RoleName: DefaultMemberRoleName, NotFoundWait: 3 * time.Second}}
+	}
 	hs.h = New(cfg, Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 3 * time.Second},
+		Accounts:  accounts,
 		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
-		NewAtlas: func(c atlas.Credentials) (AtlasAPI, error) {
+		NewAtlas: func(c atlas.Credentials, project string) (AtlasAPI, error) {
 			return atlas.NewClient(atlas.Config{
-				BaseURL: cfg.BaseURL, Version: cfg.APIVersion, ProjectID: cfg.ProjectID,
+				BaseURL: cfg.BaseURL, Version: cfg.APIVersion, ProjectID: project,
 				Timeout: cmp.Or(o.timeout, 2*time.Second),
 				Retry:   atlas.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxTries: 4},
-				OnRetry: RetryLogger(logger, cfg.ProjectID),
+				OnRetry: RetryLogger(logger, project),
 			}, c)
 		},
 		Logger: logger,
 	})
 	return hs
+}
+
+// lookupsOf gives the handler awsvpc.Accounts' lookups, as cmd/registrar does.
+type lookupsOf struct{ *awsvpc.Accounts }
+
+func (a lookupsOf) Lookup(ctx context.Context, account, region string) (EndpointLookup, error) {
+	e, err := a.Endpoints(ctx, account, region)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func readEvent(t testing.TB, name string) []byte {

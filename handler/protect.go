@@ -75,7 +75,7 @@ func (t *task) guard(ctx context.Context) (verdict, error) {
 		case ie.ConnectionStatus == atlas.StatusDeleting || ie.DeleteRequested || failed(ie):
 			continue
 		}
-		live, err := t.h.liveInEC2(ctx, id)
+		live, err := t.liveInEC2(ctx, id)
 		if err != nil {
 			return 0, &LookupError{EndpointID: id, Err: fmt.Errorf("check the other endpoints of service %s before deleting %s: %w", t.serviceID, t.endpointID, err)}
 		}
@@ -91,10 +91,15 @@ func (t *task) guard(ctx context.Context) (verdict, error) {
 	return verdictKeep, nil
 }
 
-// liveInEC2 reports whether EC2 shows the endpoint in a live state. An
-// endpoint EC2 does not know counts as not live, as deregistration treats it.
-func (h *Handler) liveInEC2(ctx context.Context, id string) (bool, error) {
-	ep, err := h.deps.Endpoints.DescribeEndpoint(ctx, id)
+// liveInEC2 reports whether EC2 shows the endpoint in a live state, in the
+// task's account and region. An endpoint EC2 does not know there counts as
+// not live, as deregistration treats it.
+func (t *task) liveInEC2(ctx context.Context, id string) (bool, error) {
+	lookup := t.ec2
+	if lookup == nil {
+		lookup = t.h.deps.Endpoints
+	}
+	ep, err := lookup.DescribeEndpoint(ctx, id)
 	switch {
 	case errors.Is(err, awsvpc.ErrEndpointNotFound):
 		return false, nil
@@ -129,7 +134,7 @@ func (t *task) afterGone(ctx context.Context, then func(context.Context)) {
 func (t *task) serviceRemoved(afterDelete bool) error {
 	name := t.h.forgetService(t.serviceID)
 	return &EndpointServiceRemovedError{
-		EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, ServiceID: t.serviceID,
+		EndpointID: t.endpointID, ProjectID: t.project, ServiceID: t.serviceID,
 		ServiceName: name, AfterDelete: afterDelete,
 	}
 }

@@ -31,7 +31,7 @@ func uniqueServiceName(t *testing.T) string {
 // atlasClient returns a client of its own for the fake, for arranging state.
 func (hs *harness) atlasClient() *atlas.Client {
 	hs.t.Helper()
-	c, err := atlas.NewClient(atlas.Config{BaseURL: hs.fake.URL, Version: hs.cfg.APIVersion, ProjectID: hs.cfg.ProjectID},
+	c, err := atlas.NewClient(atlas.Config{BaseURL: hs.fake.URL, Version: hs.cfg.APIVersion, ProjectID: hs.cfg.ProjectIDs[0]},
 		atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
 	if err != nil {
 		hs.t.Fatal(err)

@@ -3,8 +3,10 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/atlasvpce/registrar/atlas"
@@ -23,6 +25,7 @@ type planned struct {
 	start func(*task) func(context.Context) // nil: nothing to do
 	// done is the outcome the action reports when it succeeds.
 	done string
+	ec2  EndpointLookup // the account and region the endpoint was found in
 }
 
 func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error {
@@ -32,14 +35,14 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 		return err
 	}
 	defer cancel()
-	return h.withAtlas(ctx, func(api AtlasAPI) error {
-		plan, err := h.plan(ctx, api)
+	return h.withAtlas(ctx, func(apis clients) error {
+		failed := map[string]error{}
+		plan, err := h.plan(ctx, apis, failed)
 		if err != nil {
 			return err
 		}
-		failed := map[string]error{}
 		if !dryRun {
-			if err := h.apply(ctx, api, plan, failed); err != nil {
+			if err := h.apply(ctx, apis, plan, failed); err != nil {
 				return err
 			}
 		}
@@ -49,19 +52,34 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 		}
 		res.Counts = countOutcomes(res.Endpoints)
 		if len(failed) > 0 {
-			return &ReconcileError{ProjectID: h.cfg.ProjectID, Failed: failed}
+			return &ReconcileError{ProjectID: h.projects(), Failed: failed}
 		}
 		return nil
 	})
 }
 
-// plan reads every named, usable endpoint service, the live VPC endpoints
-// that point at each, and the status of each of its interface endpoints in
-// Atlas, and decides what to do with every endpoint. It makes no writes.
-func (h *Handler) plan(ctx context.Context, api AtlasAPI) ([]*planned, error) {
-	byName, err := h.refreshServices(ctx, api)
+// searched is what the EC2 side of one service holds: every live VPC
+// endpoint that points at it, in every account searched, and the accounts
+// that could not be searched.
+type searched struct {
+	endpoints map[string]awsvpc.Endpoint
+	lookups   map[string]EndpointLookup // by endpoint id: where it was found
+	failures  []string
+}
+
+// plan reads every named, usable endpoint service of every project, the live
+// VPC endpoints that point at each in every account served, and the status
+// of each of its interface endpoints in Atlas, and decides what to do with
+// every endpoint. It makes no writes. What could not be read goes into
+// failed; an error stops the run.
+func (h *Handler) plan(ctx context.Context, apis clients, failed map[string]error) ([]*planned, error) {
+	byName, err := h.refreshServices(ctx, apis)
 	if err != nil {
-		return nil, atlasFailure("list endpoint services", "", h.cfg.ProjectID, err)
+		return nil, err
+	}
+	accounts, err := h.servedAccounts(ctx)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, 0, len(byName))
 	for name := range byName {
@@ -71,30 +89,98 @@ func (h *Handler) plan(ctx context.Context, api AtlasAPI) ([]*planned, error) {
 
 	var plan []*planned
 	for _, name := range names {
-		svc := byName[name]
+		if len(byName[name]) > 1 {
+			_, err := h.findService(ctx, apis, name)
+			failed["service "+name] = err
+			continue
+		}
+		svc := byName[name][0]
 		if svc.Status == atlas.StatusDeleting || svc.Status == atlas.StatusFailed {
 			continue // it takes no endpoints
 		}
-		aws, err := h.deps.Endpoints.ServiceEndpoints(ctx, name, awsvpc.LiveStates...)
-		if err != nil {
-			return nil, &LookupError{ServiceName: name, Err: err}
-		}
-		inAWS := map[string]bool{}
-		for _, ep := range aws {
-			inAWS[ep.ID] = true
-		}
-		inAtlas, err := h.readEndpoints(ctx, api, svc)
+		aws := h.search(ctx, accounts, name, failed)
+		inAtlas, err := h.readEndpoints(ctx, apis[svc.project], svc)
 		if err != nil {
 			return nil, err
 		}
-		plan = append(plan, h.planService(svc, inAWS, inAtlas)...)
+		plan = append(plan, h.planService(svc, aws, inAtlas)...)
 	}
 	return plan, nil
 }
 
+// servedAccounts are the accounts reconcile searches: the function's own
+// ("" when it has no Accounts) and ALLOWED_ACCOUNT_IDS.
+func (h *Handler) servedAccounts(ctx context.Context) ([]string, error) {
+	if h.deps.Accounts == nil {
+		return []string{""}, nil
+	}
+	self, err := h.deps.Accounts.Self(ctx)
+	if err != nil {
+		return nil, &LookupError{Err: fmt.Errorf("identify the function's own account: %w", err)}
+	}
+	out := []string{self}
+	for _, a := range h.cfg.AllowedAccountIDs {
+		if a != self {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// search lists the live VPC endpoints of a service in every account, in the
+// service's region. An account that cannot be searched is recorded in
+// failed, and its endpoints are unknown: no Atlas endpoint is then called
+// an orphan.
+func (h *Handler) search(ctx context.Context, accounts []string, serviceName string, failed map[string]error) searched {
+	out := searched{endpoints: map[string]awsvpc.Endpoint{}, lookups: map[string]EndpointLookup{}}
+	region := serviceRegion(serviceName)
+	for _, account := range accounts {
+		lookup, err := h.searchLookup(ctx, account, region)
+		var eps []awsvpc.Endpoint
+		if err == nil {
+			eps, err = lookup.ServiceEndpoints(ctx, serviceName, awsvpc.LiveStates...)
+		}
+		if err != nil {
+			le := h.lookupErr("", account, err)
+			le.(*LookupError).ServiceName = serviceName
+			failed["account "+account] = le
+			out.failures = append(out.failures, account)
+			continue
+		}
+		for _, ep := range eps {
+			out.endpoints[ep.ID], out.lookups[ep.ID] = ep, lookup
+		}
+	}
+	return out
+}
+
+// searchLookup is the lookup for account in region ("" for the function's own).
+func (h *Handler) searchLookup(ctx context.Context, account, region string) (EndpointLookup, error) {
+	if h.deps.Accounts == nil {
+		return h.deps.Endpoints, nil // one account, one region
+	}
+	if region == "" {
+		region = h.cfg.Region
+	}
+	if self, err := h.deps.Accounts.Self(ctx); err == nil && account == self && region == h.cfg.Region {
+		return h.deps.Endpoints, nil
+	}
+	return h.deps.Accounts.Lookup(ctx, account, region)
+}
+
+// serviceRegion reads the region from com.amazonaws.vpce.<region>.vpce-svc-…;
+// "" when the name has another form.
+func serviceRegion(name string) string {
+	parts := strings.Split(name, ".")
+	if len(parts) == 5 && parts[0] == "com" && parts[1] == "amazonaws" && parts[2] == "vpce" {
+		return parts[3]
+	}
+	return ""
+}
+
 // readEndpoints GETs every interface endpoint a service lists, a few at a
 // time. An endpoint that answers 404 is left out: it is gone.
-func (h *Handler) readEndpoints(ctx context.Context, api AtlasAPI, svc atlas.EndpointService) (map[string]*atlas.InterfaceEndpoint, error) {
+func (h *Handler) readEndpoints(ctx context.Context, api AtlasAPI, svc located) (map[string]*atlas.InterfaceEndpoint, error) {
 	var (
 		mu    sync.Mutex
 		out   = map[string]*atlas.InterfaceEndpoint{}
@@ -113,7 +199,7 @@ func (h *Handler) readEndpoints(ctx context.Context, api AtlasAPI, svc atlas.End
 			case errors.Is(err, atlas.ErrNotFound):
 			case err != nil:
 				if first == nil {
-					first = atlasFailure("get interface endpoint", id, h.cfg.ProjectID, err)
+					first = atlasFailure("get interface endpoint", id, svc.project, err)
 				}
 			default:
 				out[id] = ie
@@ -129,10 +215,12 @@ func (h *Handler) readEndpoints(ctx context.Context, api AtlasAPI, svc atlas.End
 // the service keeps at least one live endpoint, unless removal is allowed:
 // Atlas removes a service with its last endpoint. The tasks' own guard checks
 // again, against what Atlas says at the moment of each delete.
-func (h *Handler) planService(svc atlas.EndpointService, inAWS map[string]bool, inAtlas map[string]*atlas.InterfaceEndpoint) []*planned {
-	ids := make([]string, 0, len(inAWS)+len(inAtlas))
-	for id := range inAWS {
+func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atlas.InterfaceEndpoint) []*planned {
+	ids := make([]string, 0, len(aws.endpoints)+len(inAtlas))
+	inAWS := map[string]bool{}
+	for id := range aws.endpoints {
 		ids = append(ids, id)
+		inAWS[id] = true
 	}
 	for id := range inAtlas {
 		if !inAWS[id] {
@@ -150,9 +238,12 @@ func (h *Handler) planService(svc atlas.EndpointService, inAWS map[string]bool, 
 	var deletions []*planned
 	for _, id := range ids {
 		ie := inAtlas[id]
-		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, EndpointServiceID: svc.ID}}
+		ep := aws.endpoints[id]
+		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID}, ec2: aws.lookups[id]}
 		out = append(out, p)
 		switch {
+		case inAWS[id] && optedOut(&ep) != "" && (ie == nil || ie.ConnectionStatus != atlas.StatusAvailable):
+			p.Outcome, p.Reason = OutcomeIgnored, optedOut(&ep)
 		case inAWS[id] && ie == nil:
 			p.Outcome, p.start, p.done = OutcomeWouldRegister, startPost, OutcomeRegistered
 			p.Reason = "in AWS but not in Atlas"
@@ -168,10 +259,17 @@ func (h *Handler) planService(svc atlas.EndpointService, inAWS map[string]bool, 
 		case inAWS[id]:
 			p.Outcome, p.Reason = OutcomePending, "Atlas reports "+ie.ConnectionStatus
 			remaining++
+		case len(aws.failures) > 0:
+			p.Outcome = OutcomeKept
+			p.Reason = "in Atlas (" + describe(ie) + ") and not found in the accounts searched, but account " + strings.Join(aws.failures, ", ") +
+				" could not be searched, so it may belong there; it is not called an orphan"
+			if live(ie) {
+				remaining++
+			}
 		default:
 			p.Outcome = OutcomeOrphan
-			p.Reason = "in Atlas (" + describe(ie) + ") but no live VPC endpoint in this account and region points at " + svc.EndpointServiceName +
-				"; it may belong to another account or region"
+			p.Reason = "in Atlas (" + describe(ie) + ") but no live VPC endpoint in the accounts served, in region " + serviceRegion(svc.EndpointServiceName) +
+				", points at " + svc.EndpointServiceName + "; it may belong to another account or region"
 			if !h.cfg.ReconcileDeleteOrphans {
 				if live(ie) {
 					remaining++
@@ -220,14 +318,15 @@ func describe(ie *atlas.InterfaceEndpoint) string {
 // apply carries out the plan's actions together, in one loop, within the
 // deadline, and writes each outcome into the plan. Failures go into failed;
 // endpoints still settling at the deadline are reported pending.
-func (h *Handler) apply(ctx context.Context, api AtlasAPI, plan []*planned, failed map[string]error) error {
+func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, failed map[string]error) error {
 	var tasks []*task
 	byTask := map[*task]*planned{}
 	for _, p := range plan {
 		if p.start == nil {
 			continue
 		}
-		t := h.newTask(api, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		t := h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		t.ec2 = p.ec2
 		tasks = append(tasks, t)
 		byTask[t] = p
 	}

@@ -21,7 +21,9 @@ import (
 // endpoint service itself (see protect.go).
 type task struct {
 	h          *Handler
-	api        AtlasAPI
+	api        AtlasAPI       // the project's client
+	ec2        EndpointLookup // the endpoint's account and region; nil: the function's own
+	project    string
 	endpointID string
 	serviceID  string
 
@@ -55,8 +57,8 @@ const (
 // statusGone is the status recorded for an endpoint Atlas answers 404 for.
 const statusGone = "NOT_FOUND"
 
-func (h *Handler) newTask(api AtlasAPI, serviceID, endpointID string, first func(*task) func(context.Context)) *task {
-	t := &task{h: h, api: api, serviceID: serviceID, endpointID: endpointID, phase: phaseRead, pause: h.retryPause()}
+func (h *Handler) newTask(api AtlasAPI, project, serviceID, endpointID string, first func(*task) func(context.Context)) *task {
+	t := &task{h: h, api: api, project: project, serviceID: serviceID, endpointID: endpointID, phase: phaseRead, pause: h.retryPause()}
 	t.next = first(t)
 	return t
 }
@@ -179,7 +181,7 @@ func (t *task) attemptFailed(ctx context.Context, present bool) {
 
 func (t *task) giveUp() {
 	t.fail(&RegistrationFailedError{
-		EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, ServiceID: t.serviceID,
+		EndpointID: t.endpointID, ProjectID: t.project, ServiceID: t.serviceID,
 		Attempts: t.attempts, LastStatus: t.status, LastError: t.lastErr,
 	})
 }
@@ -202,7 +204,7 @@ func (t *task) deleteThen(ctx context.Context, msg, next string, then func(conte
 	case v == verdictKeep:
 		t.logFailure(ctx, msg, nextKept)
 		t.fail(&RegistrationFailedError{
-			EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, ServiceID: t.serviceID,
+			EndpointID: t.endpointID, ProjectID: t.project, ServiceID: t.serviceID,
 			Attempts: t.attempts, LastStatus: t.status, LastError: t.lastErr, Kept: true,
 		})
 	default:
@@ -314,18 +316,18 @@ func (h *Handler) retryPause() backoff.BackOff {
 }
 
 func (t *task) deadlineErr(phase string) error {
-	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.h.cfg.ProjectID, Phase: phase, Status: t.status}
+	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.project, Phase: phase, Status: t.status}
 }
 
 func (t *task) atlasErr(op string, err error) error {
-	return atlasFailure(op, t.endpointID, t.h.cfg.ProjectID, err)
+	return atlasFailure(op, t.endpointID, t.project, err)
 }
 
 // logFailure writes the one structured line a failure path owes the operator.
 func (t *task) logFailure(ctx context.Context, msg, next string) {
 	t.h.log.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("vpcEndpointId", t.endpointID),
-		slog.String("projectId", t.h.cfg.ProjectID),
+		slog.String("projectId", t.project),
 		slog.String("endpointServiceId", t.serviceID),
 		slog.Int("attempt", t.attempts),
 		slog.Int("maxAttempts", t.h.cfg.MaxAttempts),

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/awsvpc"
@@ -57,19 +58,33 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 	if awsCfg.Region == "" {
 		return nil, &handler.ConfigError{Variable: "AWS_REGION", Problem: "is required: set it to the region of the VPC endpoints"}
 	}
-	atlasCfg := atlas.Config{
-		BaseURL:   cfg.BaseURL,
-		Version:   cfg.APIVersion,
-		ProjectID: cfg.ProjectID,
-		UserAgent: "atlas-vpce-registrar/" + version,
-		OnRetry:   handler.RetryLogger(logger, cfg.ProjectID),
-	}
+	cfg.Region = awsCfg.Region
+	// Other accounts and regions: STS is asked only when an event names an account.
+	accounts := &awsvpc.Accounts{Config: awsCfg, STS: sts.NewFromConfig(awsCfg), RoleName: cfg.MemberRoleName}
 	return handler.New(cfg, handler.Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: ec2.NewFromConfig(awsCfg)},
+		Accounts:  accountLookups{accounts},
 		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
-		NewAtlas: func(creds atlas.Credentials) (handler.AtlasAPI, error) {
-			return atlas.NewClient(atlasCfg, creds)
+		NewAtlas: func(creds atlas.Credentials, project string) (handler.AtlasAPI, error) {
+			return atlas.NewClient(atlas.Config{
+				BaseURL:   cfg.BaseURL,
+				Version:   cfg.APIVersion,
+				ProjectID: project,
+				UserAgent: "atlas-vpce-registrar/" + version,
+				OnRetry:   handler.RetryLogger(logger, project),
+			}, creds)
 		},
 		Logger: logger,
 	}), nil
+}
+
+// accountLookups gives the handler awsvpc.Accounts' lookups as its own interface.
+type accountLookups struct{ *awsvpc.Accounts }
+
+func (a accountLookups) Lookup(ctx context.Context, account, region string) (handler.EndpointLookup, error) {
+	e, err := a.Endpoints(ctx, account, region)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }

@@ -222,7 +222,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) *report {
 		},
 	}
 	hcfg := handler.Config{
-		ProjectID:      fake.ProjectID(),
+		ProjectIDs:     []string{fake.ProjectID()},
 		SecretID:       "atlas/registrar",
 		BaseURL:        srv.URL,
 		APIVersion:     atlas.V2,
@@ -251,7 +251,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) *report {
 			h := handler.New(hcfg, handler.Deps{
 				Endpoints: lookup{},
 				Secrets:   secrets{},
-				NewAtlas: func(c atlas.Credentials) (handler.AtlasAPI, error) {
+				NewAtlas: func(c atlas.Credentials, project string) (handler.AtlasAPI, error) {
 					return atlas.NewClient(atlasCfg, c)
 				},
 				Logger: logger,
