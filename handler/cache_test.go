@@ -187,7 +187,10 @@ func TestDeadlineDuringLookup(t *testing.T) {
 	h := New(Config{ProjectIDs: []string{"5f0000000000000000000001"}, MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, DeadlineMargin: 100 * time.Millisecond}, Deps{
 		Endpoints: slowLookup{},
 		Secrets:   &stubSecrets{},
-		NewAtlas:  func(atlas.Credentials, string) (AtlasAPI, error) { t.Fatal("Atlas must not be reached"); return nil, nil },
+		NewAtlas: func(atlas.Credentials, string) (AtlasAPI, error) {
+			t.Fatal("Atlas must not be reached")
+			return nil, nil
+		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
 	defer cancel()

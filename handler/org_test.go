@@ -73,7 +73,9 @@ func TestMemberAccounts(t *testing.T) {
 		{name: "account not allowed", account: memberAccount, want: OutcomeIgnored, reason: "account 222222222222 is not in ALLOWED_ACCOUNT_IDS"},
 		{
 			name: "role that cannot be assumed", allowed: []string{memberAccount}, account: memberAccount, want: "LookupError",
-			sts:    func(hs *harness) *deniedSTS { return &deniedSTS{STSAPI: sts.NewFromConfig(hs.awsCfg), account: memberAccount} },
+			sts: func(hs *harness) *deniedSTS {
+				return &deniedSTS{STSAPI: sts.NewFromConfig(hs.awsCfg), account: memberAccount}
+			},
 			reason: "of account 222222222222 through role arn:aws:iam::222222222222:role/atlas-vpce-registrar-member",
 		},
 	}
