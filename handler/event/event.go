@@ -26,7 +26,7 @@ const (
 // Request is what an invocation asks for once the payload is decoded.
 type Request struct {
 	Source     string // "eventbridge" or "manual"
-	EndpointID string // validated: vpce- and 8 to 17 lower-case hex digits
+	EndpointID string // validated: vpce- and 17 lower-case hex digits, the only form Atlas accepts
 	Ignore     string // non-empty: nothing to do, and why
 }
 
