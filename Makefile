@@ -13,6 +13,14 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 EVENT     ?= events/create-vpc-endpoint.json
 
+# scripts/ensure-tools installs moto_server and cfn-lint into this virtual
+# environment when they are not on PATH (pip may not install into the system
+# Python: PEP 668). Its bin/ comes first on PATH in every recipe once it exists;
+# until then PATH lookups pass over it.
+VENV      := $(CURDIR)/.local/venv
+export TOOLS_VENV := $(VENV)
+export PATH := $(VENV)/bin:$(PATH)
+
 .PHONY: help
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,7 +41,7 @@ $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: tools
-tools: $(BIN)/aws-lambda-rie ## Check or install what the tests need (moto_server, cfn-lint, the runtime emulator).
+tools: $(BIN)/aws-lambda-rie ## Check or install what the tests need (moto_server and cfn-lint, into .local/venv if missing; the runtime emulator).
 	@./scripts/ensure-tools
 
 .PHONY: lint

@@ -1,5 +1,6 @@
 // Package registrar_test checks the deployment artefacts at the repository
-// root: template.yaml (the SAM template) and the sample events in events/.
+// root: template.yaml (the SAM template) and the sample events in events/;
+// repo_test.go checks that no build output is tracked.
 package registrar_test
 
 import (

@@ -179,6 +179,9 @@ func TestLifecycle(t *testing.T) {
 				if r.Accept != tc.accept || r.UserAgent != "registrar-test/1" {
 					t.Errorf("%s %s: Accept %q, User-Agent %q", r.Method, r.Path, r.Accept, r.UserAgent)
 				}
+				// A body's Content-Type is exactly the Accept media type: in v2
+				// the versioned one, as MongoDB's Go SDK sends it (the fake also
+				// takes application/json, as Atlas does, so only this pins it).
 				if r.Method == http.MethodPost {
 					if r.ContentType != tc.accept || string(r.Body) != tc.createBody {
 						t.Errorf("POST Content-Type %q body %s", r.ContentType, r.Body)
@@ -279,6 +282,7 @@ func TestDigestPaysOneChallengePerCall(t *testing.T) {
 func TestInvalidIDsSendNothing(t *testing.T) {
 	t.Parallel()
 	badEndpoints := []string{"", "vpce-1/../../orgs", "VPCE-ABC", "vpce-ABCDEF0123456789a", "vpce-0123456", "vpce-0123456789abcdef01",
+		"vpce-0123abcd", "vpce-0123456789abcdef", // legacy 8 digits, and 16: Atlas takes only 17
 		"vpce-0123456789abcdef0\n", "vpcé-0123456789abcdef", "vpce-0123456789abcdef0?x=1", "vpce-01234567%2F", " vpce-0123456789abcdef0"}
 	badServices := []string{"", "5F00000000000000000000A1", "5f00000000000000000000a", "5f00000000000000000000a1a",
 		"../../../../orgs/5f0000000", "5f0000000000000000000０a1", "5f00000000000000000000a/"}
@@ -332,13 +336,19 @@ func TestInvalidIDErrorMessage(t *testing.T) {
 	if strings.Contains(msg, long[:70]) || !strings.Contains(msg, long[:64]) {
 		t.Errorf("id not truncated to 64 characters: %s", msg)
 	}
-	if !strings.Contains(msg, "interface endpoint id") || !strings.Contains(msg, `^vpce-[0-9a-f]{8,17}$`) {
-		t.Errorf("message lacks kind or pattern: %s", msg)
+	if !strings.Contains(msg, "interface endpoint id") || !strings.Contains(msg, `^vpce-[0-9a-f]{17}$`) ||
+		!strings.Contains(msg, "Atlas accepts only 17-digit ids") {
+		t.Errorf("message lacks kind, pattern or what Atlas accepts: %s", msg)
 	}
 	if err := atlas.ValidateEndpointID("vpce-\x00\"x"); !strings.Contains(err.Error(), `"vpce-\x00\"x"`) {
 		t.Errorf("id not quoted: %s", err)
 	}
-	for _, ok := range []string{"vpce-0123abcd", "vpce-0123456789abcdef0"} {
+	// An 8-digit id is a real, older AWS id: say so, and that Atlas refuses it.
+	legacy := atlas.ValidateEndpointID("vpce-0123abcd")
+	if legacy == nil || !strings.Contains(legacy.Error(), "8-digit legacy AWS id; Atlas accepts only 17-digit ids") {
+		t.Errorf("ValidateEndpointID(legacy) = %v, want it refused as an 8-digit legacy id", legacy)
+	}
+	for _, ok := range []string{"vpce-0123456789abcdef0", "vpce-00000000000000000"} {
 		if err := atlas.ValidateEndpointID(ok); err != nil {
 			t.Errorf("ValidateEndpointID(%q) = %v", ok, err)
 		}
@@ -483,5 +493,32 @@ func TestV1ServiceShape(t *testing.T) {
 	exp, _ := json.Marshal([]atlas.EndpointService{want})
 	if string(got) != string(exp) {
 		t.Errorf("services = %s, want %s", got, exp)
+	}
+}
+
+// A 400's parameters and badRequestDetail reach the caller in the typed error,
+// and the request is not retried.
+func TestBadRequestDetail(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, atlas.V2, serviceAccount, fakeOptions())
+	srv.InjectFault(atlastest.Fault{
+		Method: http.MethodPost, PathContains: "/endpoint", Status: http.StatusBadRequest,
+		Parameters:       []any{"id", vpceA},
+		BadRequestFields: []atlas.FieldViolation{{Field: "id", Description: "must match \"^vpce-[0-9a-f]{17}$\""}},
+	})
+	_, err := c.CreateInterfaceEndpoint(t.Context(), serviceID, vpceA)
+	er, ok := errors.AsType[*atlas.ErrorResponse](err)
+	if !ok || er.StatusCode != http.StatusBadRequest || er.ErrorCode != "VALIDATION_ERROR" || atlas.Temporary(err) {
+		t.Fatalf("err = %v, want a permanent 400 VALIDATION_ERROR", err)
+	}
+	if !slices.Equal(er.Parameters, []string{"id", vpceA}) ||
+		!slices.Equal(er.BadRequestFields, []atlas.FieldViolation{{Field: "id", Description: `must match "^vpce-[0-9a-f]{17}$"`}}) {
+		t.Errorf("parameters %q, fields %q", er.Parameters, er.BadRequestFields)
+	}
+	if !strings.Contains(err.Error(), `(id: must match "^vpce-[0-9a-f]{17}$")`) {
+		t.Errorf("Error() = %q, want it to name the refused field", err)
+	}
+	if n := srv.Count(http.MethodPost, "/endpoint"); n != 1 {
+		t.Errorf("POSTs = %d, want 1 (a 400 is not retried)", n)
 	}
 }

@@ -1,6 +1,7 @@
 package atlas
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,8 @@ var (
 	ErrInvalidID    = errors.New("atlas: invalid id")   // matched by *InvalidIDError
 )
 
-// ErrorResponse is a non-2xx answer from Atlas.
+// ErrorResponse is a non-2xx answer from Atlas. Every text in it comes from the
+// server and is bounded: a hostile body cannot flood an error string or a log.
 type ErrorResponse struct {
 	Method     string
 	Path       string // URL path only, no query, no credentials
@@ -39,7 +41,32 @@ type ErrorResponse struct {
 	Detail     string
 	Reason     string
 	RetryAfter time.Duration // parsed Retry-After, 0 if absent
+	// Parameters are Atlas's "parameters", the values its message was made
+	// from (which id, which attribute): strings as they are, other JSON values
+	// in compact form. At most maxParameters are kept, each cut to
+	// maxParameterLen characters; a last "… N more" counts the rest.
+	Parameters []string
+	// BadRequestFields is a 400's "badRequestDetail.fields": the request body
+	// fields Atlas refused and why. At most maxFieldViolations are kept; a last
+	// entry with Field "…" counts the rest.
+	BadRequestFields []FieldViolation
 }
+
+// FieldViolation is one entry of a 400's badRequestDetail: a path to a field
+// in the request body, and why Atlas refused it.
+type FieldViolation struct {
+	Field       string `json:"field"`
+	Description string `json:"description"`
+}
+
+// Bounds on what an error keeps of a body's parameters and badRequestDetail.
+const (
+	maxParameters      = 10
+	maxParameterLen    = 128
+	maxFieldViolations = 10
+	maxFieldLen        = 128
+	maxDescriptionLen  = 256
+)
 
 func (e *ErrorResponse) Error() string {
 	var b strings.Builder
@@ -54,6 +81,17 @@ func (e *ErrorResponse) Error() string {
 	}
 	if e.Detail != "" {
 		b.WriteString(": " + e.Detail)
+	}
+	// Which field was refused is what a reader of the error needs to fix it.
+	for i, f := range e.BadRequestFields {
+		sep := "; "
+		if i == 0 {
+			sep = " ("
+		}
+		b.WriteString(sep + f.Field + ": " + f.Description)
+		if i == len(e.BadRequestFields)-1 {
+			b.WriteString(")")
+		}
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
@@ -76,12 +114,21 @@ func (e *ErrorResponse) Is(target error) bool {
 	return false
 }
 
-// apiError is the body Atlas sends with errors.
+// apiError is the body Atlas sends with errors (the specification's ApiError).
 type apiError struct {
 	Detail    string `json:"detail"`
 	Error     int    `json:"error"`
 	ErrorCode string `json:"errorCode"`
 	Reason    string `json:"reason"`
+}
+
+// apiErrorDetails are ApiError's optional parts, decoded apart from the rest
+// so that one of an unexpected shape cannot cost the errorCode.
+type apiErrorDetails struct {
+	Parameters       []json.RawMessage `json:"parameters"`
+	BadRequestDetail *struct {
+		Fields []FieldViolation `json:"fields"`
+	} `json:"badRequestDetail"`
 }
 
 // checkResponse returns nil for a 2xx response and otherwise an *ErrorResponse
@@ -115,8 +162,54 @@ func checkResponse(r *http.Response) error {
 				e.Reason = truncate(ae.Reason)
 			}
 		}
+		var d apiErrorDetails
+		if json.Unmarshal(body, &d) == nil {
+			e.Parameters = parameters(d.Parameters)
+			if d.BadRequestDetail != nil {
+				e.BadRequestFields = fieldViolations(d.BadRequestDetail.Fields)
+			}
+		}
 	}
 	return e
+}
+
+// parameters renders Atlas's parameters as bounded text.
+func parameters(raw []json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(len(raw), maxParameters)+1)
+	for _, r := range raw[:min(len(raw), maxParameters)] {
+		var s string
+		if json.Unmarshal(r, &s) != nil || !bytes.HasPrefix(r, []byte(`"`)) {
+			var b bytes.Buffer
+			if json.Compact(&b, r) == nil {
+				s = b.String()
+			} else {
+				s = string(r)
+			}
+		}
+		out = append(out, truncateN(s, maxParameterLen))
+	}
+	if n := len(raw) - maxParameters; n > 0 {
+		out = append(out, fmt.Sprintf("… %d more", n))
+	}
+	return out
+}
+
+// fieldViolations bounds a badRequestDetail's fields.
+func fieldViolations(fields []FieldViolation) []FieldViolation {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]FieldViolation, 0, min(len(fields), maxFieldViolations)+1)
+	for _, f := range fields[:min(len(fields), maxFieldViolations)] {
+		out = append(out, FieldViolation{Field: truncateN(f.Field, maxFieldLen), Description: truncateN(f.Description, maxDescriptionLen)})
+	}
+	if n := len(fields) - maxFieldViolations; n > 0 {
+		out = append(out, FieldViolation{Field: "…", Description: fmt.Sprintf("%d more", n)})
+	}
+	return out
 }
 
 // readBody reads at most maxBody bytes and reports a larger body as errBodyTooLarge.
@@ -196,8 +289,13 @@ func Temporary(err error) bool {
 }
 
 var (
-	endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
-	objectIDPattern   = regexp.MustCompile(`^[0-9a-f]{24}$`)
+	// endpointIDPattern is the Atlas specification's pattern for an AWS
+	// interface endpoint id, in the create body and in the path.
+	endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{17}$`)
+	// legacyEndpointIDPattern is the short form AWS used before 2018: EC2 may
+	// still know such an endpoint, but Atlas refuses the id with a 400.
+	legacyEndpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8}$`)
+	objectIDPattern         = regexp.MustCompile(`^[0-9a-f]{24}$`)
 )
 
 // InvalidIDError reports an identifier that does not have the expected form.
@@ -206,21 +304,32 @@ type InvalidIDError struct {
 	Kind    string // e.g. "interface endpoint id", "project id"
 	ID      string
 	Pattern string
+	Hint    string // optional: what is accepted, in words
 }
 
 func (e *InvalidIDError) Error() string {
-	return fmt.Sprintf("atlas: invalid %s %q: want %s", e.Kind, truncateN(e.ID, 64), e.Pattern)
+	msg := fmt.Sprintf("atlas: invalid %s %q: want %s", e.Kind, truncateN(e.ID, 64), e.Pattern)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 // Is matches ErrInvalidID.
 func (e *InvalidIDError) Is(target error) bool { return target == ErrInvalidID }
 
-// ValidateEndpointID checks an AWS interface endpoint id (vpce-…, lower-case hex).
+// ValidateEndpointID checks an AWS interface endpoint id against the pattern
+// Atlas accepts: vpce- and 17 lower-case hex digits. A legacy 8-digit id is
+// refused here, before any call, rather than by Atlas with a 400.
 func ValidateEndpointID(id string) error {
-	if !endpointIDPattern.MatchString(id) {
-		return &InvalidIDError{Kind: "interface endpoint id", ID: id, Pattern: endpointIDPattern.String()}
+	if endpointIDPattern.MatchString(id) {
+		return nil
 	}
-	return nil
+	hint := "Atlas accepts only 17-digit ids: vpce- and 17 lower-case hex digits"
+	if legacyEndpointIDPattern.MatchString(id) {
+		hint = "an 8-digit legacy AWS id; Atlas accepts only 17-digit ids"
+	}
+	return &InvalidIDError{Kind: "interface endpoint id", ID: id, Pattern: endpointIDPattern.String(), Hint: hint}
 }
 
 // ValidateObjectID checks a 24-hex Atlas object id such as a project or endpoint

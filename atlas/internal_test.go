@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,7 +136,7 @@ func TestCheckResponse(t *testing.T) {
 	err := checkResponse(response(409, []byte(`{"detail":"d","error":409,"errorCode":"X","parameters":[],"reason":"Conflict"}`), "3"))
 	want := &ErrorResponse{Method: "GET", Path: "/api/atlas/v2/groups/x", StatusCode: 409, ErrorCode: "X", Detail: "d", Reason: "Conflict", RetryAfter: 3 * time.Second}
 	var er *ErrorResponse
-	if !errors.As(err, &er) || *er != *want {
+	if !errors.As(err, &er) || !reflect.DeepEqual(er, want) {
 		t.Fatalf("checkResponse = %#v, want %#v", err, want)
 	}
 	if strings.Contains(err.Error(), "secret") {
@@ -143,10 +144,92 @@ func TestCheckResponse(t *testing.T) {
 	}
 }
 
+// A 400 keeps its parameters and badRequestDetail (the specification's
+// ApiError), bounded, and a part of an unexpected shape costs nothing else.
+func TestCheckResponseBadRequestDetail(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("p", 300)
+	manyParams := make([]string, 15)
+	for i := range manyParams {
+		manyParams[i] = fmt.Sprintf("%q", fmt.Sprint("p", i))
+	}
+	manyFields := make([]string, 12)
+	for i := range manyFields {
+		manyFields[i] = fmt.Sprintf(`{"field":"f%d","description":"d"}`, i)
+	}
+	for _, tc := range []struct {
+		name       string
+		body       string
+		wantCode   string
+		wantParams []string
+		wantFields []FieldViolation
+		wantMsg    string
+	}{
+		{
+			name: "validation error",
+			body: `{"badRequestDetail":{"fields":[{"description":"must match \"^vpce-[0-9a-f]{17}$\"","field":"id"}]},` +
+				`"detail":"Invalid attribute id specified.","error":400,"errorCode":"VALIDATION_ERROR","parameters":["id","vpce-0123abcd"],"reason":"Bad Request"}`,
+			wantCode:   "VALIDATION_ERROR",
+			wantParams: []string{"id", "vpce-0123abcd"},
+			wantFields: []FieldViolation{{Field: "id", Description: `must match "^vpce-[0-9a-f]{17}$"`}},
+			wantMsg:    `atlas: GET /api/atlas/v2/groups/x: 400 VALIDATION_ERROR: Invalid attribute id specified. (id: must match "^vpce-[0-9a-f]{17}$")`,
+		},
+		{
+			name:       "parameters of any JSON type",
+			body:       `{"errorCode":"X","parameters":[3, true, null, {"a": [1, 2]}, "` + long + `"]}`,
+			wantCode:   "X",
+			wantParams: []string{"3", "true", "null", `{"a":[1,2]}`, strings.Repeat("p", maxParameterLen) + "…"},
+			wantMsg:    "atlas: GET /api/atlas/v2/groups/x: 400 X",
+		},
+		{
+			name:       "too many",
+			body:       `{"errorCode":"X","parameters":[` + strings.Join(manyParams, ",") + `],"badRequestDetail":{"fields":[` + strings.Join(manyFields, ",") + `]}}`,
+			wantCode:   "X",
+			wantParams: []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "… 5 more"},
+			wantFields: []FieldViolation{{"f0", "d"}, {"f1", "d"}, {"f2", "d"}, {"f3", "d"}, {"f4", "d"}, {"f5", "d"}, {"f6", "d"}, {"f7", "d"}, {"f8", "d"}, {"f9", "d"}, {"…", "2 more"}},
+		},
+		{
+			name:     "parameters not an array",
+			body:     `{"errorCode":"VALIDATION_ERROR","parameters":"id","badRequestDetail":{"fields":[{"field":"id","description":"d"}]}}`,
+			wantCode: "VALIDATION_ERROR",
+		},
+		{
+			name:       "badRequestDetail of another shape",
+			body:       `{"errorCode":"VALIDATION_ERROR","parameters":["id"],"badRequestDetail":{"fields":{"field":"id"}}}`,
+			wantCode:   "VALIDATION_ERROR",
+			wantParams: nil,
+		},
+		{
+			name:     "detail of another shape keeps the details",
+			body:     `{"errorCode":"VALIDATION_ERROR","detail":5,"parameters":["id"]}`,
+			wantCode: "", wantParams: []string{"id"},
+		},
+		{
+			name:     "empty",
+			body:     `{"errorCode":"VALIDATION_ERROR","parameters":[],"badRequestDetail":{}}`,
+			wantCode: "VALIDATION_ERROR",
+		},
+	} {
+		err := checkResponse(response(400, []byte(tc.body), ""))
+		er, ok := errors.AsType[*ErrorResponse](err)
+		if !ok {
+			t.Fatalf("%s: checkResponse = %v", tc.name, err)
+		}
+		if er.ErrorCode != tc.wantCode || !reflect.DeepEqual(er.Parameters, tc.wantParams) || !reflect.DeepEqual(er.BadRequestFields, tc.wantFields) {
+			t.Errorf("%s: code %q parameters %q fields %q\nwant code %q parameters %q fields %q",
+				tc.name, er.ErrorCode, er.Parameters, er.BadRequestFields, tc.wantCode, tc.wantParams, tc.wantFields)
+		}
+		if tc.wantMsg != "" && er.Error() != tc.wantMsg {
+			t.Errorf("%s: Error() = %q, want %q", tc.name, er.Error(), tc.wantMsg)
+		}
+	}
+}
+
 func FuzzCheckResponse(f *testing.F) {
 	f.Add(200, []byte(`[]`), "")
 	f.Add(404, []byte(`{"detail":"x","error":404,"errorCode":"RESOURCE_NOT_FOUND","parameters":[],"reason":"Not Found"}`), "")
 	f.Add(429, []byte(`{"errorCode":"RATE_LIMITED_TOKEN_BUCKET"}`), "7")
+	f.Add(400, []byte(`{"badRequestDetail":{"fields":[{"description":"must match","field":"id"}]},"detail":"x","error":400,"errorCode":"VALIDATION_ERROR","parameters":["id",1,{"a":null}],"reason":"Bad Request"}`), "")
 	f.Add(503, []byte(`<html>`), "Wed, 21 Oct 2015 07:28:00 GMT")
 	f.Add(302, []byte{}, "-1")
 	f.Add(500, []byte(`{"detail":`+`"`+strings.Repeat("é", 600)+`"}`), "1e9")
@@ -167,6 +250,19 @@ func FuzzCheckResponse(f *testing.F) {
 		}
 		if len(er.Detail) > 4*513 || len(er.ErrorCode) > 4*513 {
 			t.Fatalf("unbounded detail: %d bytes", len(er.Detail))
+		}
+		if len(er.Parameters) > maxParameters+1 || len(er.BadRequestFields) > maxFieldViolations+1 {
+			t.Fatalf("unbounded details: %d parameters, %d fields", len(er.Parameters), len(er.BadRequestFields))
+		}
+		for _, p := range er.Parameters {
+			if len(p) > 4*(maxParameterLen+1) {
+				t.Fatalf("unbounded parameter: %d bytes", len(p))
+			}
+		}
+		for _, f := range er.BadRequestFields {
+			if len(f.Field) > 4*(maxFieldLen+1) || len(f.Description) > 4*(maxDescriptionLen+1) {
+				t.Fatalf("unbounded field violation: %d + %d bytes", len(f.Field), len(f.Description))
+			}
 		}
 		_ = err.Error()
 		if Temporary(err) != (status == 429 || status == 500 || status == 502 || status == 503 || status == 504) {

@@ -337,3 +337,36 @@ func TestCallerContextEndsRetries(t *testing.T) {
 		t.Errorf("cancelled: requests = %d", rs.count())
 	}
 }
+
+// v2's errorMessage is a string in the specification, but its description says
+// Atlas "returns null" when there is no error, and v1.0 sends null: the client
+// reads absent, null and "" alike as no error, for both the endpoint and the
+// service.
+func TestErrorMessageAbsentOrNull(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, field, want string
+	}{
+		{"absent", ``, ""},
+		{"null", `,"errorMessage":null`, ""},
+		{"empty", `,"errorMessage":""`, ""},
+		{"set", `,"errorMessage":"rejected by the service"`, "rejected by the service"},
+	} {
+		c, _ := rawSetup(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			w.Header().Set("Content-Type", "application/vnd.atlas.2023-01-01+json")
+			if strings.HasSuffix(r.URL.Path, "/endpointService") {
+				_, _ = w.Write([]byte(`[{"id":"` + serviceID + `","endpointServiceName":"x","status":"AVAILABLE","interfaceEndpoints":[],"cloudProvider":"AWS"` + tc.field + `}]`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"cloudProvider":"AWS","connectionStatus":"PENDING","deleteRequested":false,"interfaceEndpointId":"` + vpceA + `"` + tc.field + `}`))
+		})
+		ie, err := c.GetInterfaceEndpoint(t.Context(), serviceID, vpceA)
+		if err != nil || ie.ErrorMessage != tc.want || ie.ConnectionStatus != atlas.StatusPending || ie.ID != vpceA {
+			t.Errorf("%s: endpoint %+v, %v; want errorMessage %q", tc.name, ie, err, tc.want)
+		}
+		svcs, err := c.ListEndpointServices(t.Context())
+		if err != nil || len(svcs) != 1 || svcs[0].ErrorMessage != tc.want {
+			t.Errorf("%s: services %+v, %v; want errorMessage %q", tc.name, svcs, err, tc.want)
+		}
+	}
+}

@@ -25,17 +25,27 @@ func RetryLogger(logger *slog.Logger, projectID string) func(context.Context, er
 	}
 }
 
-// atlasAttrs extracts Atlas's HTTP status and errorCode from err, if it holds an API error.
+// atlasAttrs extracts Atlas's HTTP status and errorCode from err, if it holds an
+// API error, and what a 400 says was wrong: its parameters and the request
+// body fields it refused (badRequestDetail). The atlas package has bounded
+// all of them, so a hostile answer cannot flood the line.
 func atlasAttrs(err error) []slog.Attr {
 	apiErr, ok := errors.AsType[*atlas.ErrorResponse](err)
 	if !ok {
 		return nil
 	}
-	return []slog.Attr{
+	attrs := []slog.Attr{
 		slog.Int("atlasStatus", apiErr.StatusCode),
 		slog.String("atlasErrorCode", apiErr.ErrorCode),
 		slog.String("atlasRequest", apiErr.Method+" "+apiErr.Path),
 	}
+	if len(apiErr.Parameters) > 0 {
+		attrs = append(attrs, slog.Any("atlasParameters", apiErr.Parameters))
+	}
+	if len(apiErr.BadRequestFields) > 0 {
+		attrs = append(attrs, slog.Any("atlasBadRequestFields", apiErr.BadRequestFields))
+	}
+	return attrs
 }
 
 type endpointKey struct{}

@@ -91,7 +91,11 @@ type Fault struct {
 	Times        int           // matching requests it applies to: 0 means 1, negative means until ClearFaults
 	Delay        time.Duration // wait before answering (cut short if the client goes away)
 	Body         []byte        // raw body sent instead of the JSON error body
-	ResetConn    bool          // drop the connection with a TCP reset instead of answering
+	// Parameters and BadRequestFields fill the JSON error body's parameters
+	// and badRequestDetail.fields, as Atlas sends them with a 400.
+	Parameters       []any
+	BadRequestFields []atlas.FieldViolation
+	ResetConn        bool // drop the connection with a TCP reset instead of answering
 }
 
 // Request is one recorded request. Status is 0 when no response was sent (the

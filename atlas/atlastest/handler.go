@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/atlasvpce/registrar/atlas"
 )
 
 const (
@@ -204,12 +206,12 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, seg
 		return
 	}
 	if !objectIDPattern.MatchString(segs[1]) {
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The project id %q is invalid.", segs[1]))
+		badPathParameter(w, "groupId", segs[1], objectIDPattern.String())
 		return
 	}
 	project := segs[1]
 	if !f.hasProject(project) {
-		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find project "+segs[1]+".")
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find project "+segs[1]+".", segs[1])
 		return
 	}
 	rest := segs[3:]
@@ -229,7 +231,7 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, seg
 			notFound()
 			return
 		default:
-			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid cloud provider "+rest[0]+".")
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid cloud provider "+rest[0]+".", rest[0])
 			return
 		}
 		rest, child = rest[2:], "endpoint"
@@ -291,17 +293,29 @@ func serviceJSON(version string, s *service) any {
 			"interfaceEndpoints": ids, "status": status, "region": awsRegion(s.name),
 		}
 	}
-	return map[string]any{
-		"id": s.id, "endpointServiceName": s.name, "errorMessage": nullable(s.errorMessage),
+	m := map[string]any{
+		"id": s.id, "endpointServiceName": s.name,
 		"interfaceEndpoints": ids, "status": s.currentStatus(), "regionName": s.region, "cloudProvider": s.cloudProvider,
 	}
+	omitEmpty(m, "errorMessage", s.errorMessage)
+	return m
 }
 
+// nullable is v1.0's spelling of "no error message": an explicit null.
 func nullable(s string) any {
 	if s == "" {
 		return nil
 	}
 	return s
+}
+
+// omitEmpty sets m[key] only when v is set. The v2 specification types
+// errorMessage as a string, not a nullable one, so v2 leaves it out instead of
+// sending null.
+func omitEmpty(m map[string]any, key, v string) {
+	if v != "" {
+		m[key] = v
+	}
 }
 
 func (f *Fake) listServices(w http.ResponseWriter, version, project string) {
@@ -322,12 +336,12 @@ func (f *Fake) listServices(w http.ResponseWriter, version, project string) {
 // Callers hold f.mu.
 func (f *Fake) lookupService(w http.ResponseWriter, project, sid string) *service {
 	if !objectIDPattern.MatchString(sid) {
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The endpoint service id %q is invalid.", sid))
+		badPathParameter(w, "endpointServiceId", sid, objectIDPattern.String())
 		return nil
 	}
 	s := f.service(sid)
 	if s == nil || s.project != project {
-		writeError(w, http.StatusNotFound, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND", "Cannot find endpoint service "+sid+".")
+		writeError(w, http.StatusNotFound, "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND", "Cannot find endpoint service "+sid+".", sid)
 		return nil
 	}
 	return s
@@ -344,11 +358,13 @@ func (f *Fake) getService(w http.ResponseWriter, version, project, sid string) {
 
 func endpointJSON(version string, e *endpoint, st endpointState) any {
 	m := map[string]any{
-		"interfaceEndpointId": e.id, "connectionStatus": st.status,
-		"errorMessage": nullable(st.errorMessage), "deleteRequested": st.deleteRequested,
+		"interfaceEndpointId": e.id, "connectionStatus": st.status, "deleteRequested": st.deleteRequested,
 	}
 	if version == "v2" {
 		m["cloudProvider"] = "AWS"
+		omitEmpty(m, "errorMessage", st.errorMessage)
+	} else {
+		m["errorMessage"] = nullable(st.errorMessage)
 	}
 	return m
 }
@@ -383,11 +399,13 @@ func (f *Fake) createEndpoint(w http.ResponseWriter, version, project, sid strin
 	}
 	id, _ := req[field].(string)
 	if id == "" {
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "The required attribute "+field+" was not specified.")
+		writeBadRequest(w, "VALIDATION_ERROR", "The required attribute "+field+" was not specified.", []any{field},
+			atlas.FieldViolation{Field: field, Description: "is required"})
 		return
 	}
 	if !endpointIDPattern.MatchString(id) {
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The interface endpoint id %q is invalid.", id))
+		writeBadRequest(w, "VALIDATION_ERROR", fmt.Sprintf("Invalid attribute %s specified: %q does not match %s.", field, id, endpointIDPattern), []any{field, id},
+			atlas.FieldViolation{Field: field, Description: fmt.Sprintf("must match %q", endpointIDPattern.String())})
 		return
 	}
 
@@ -406,7 +424,7 @@ func (f *Fake) createEndpoint(w http.ResponseWriter, version, project, sid strin
 	}
 	if s.endpoint(id) != nil {
 		writeError(w, http.StatusConflict, "DUPLICATE_INTERFACE_ENDPOINT",
-			"Interface endpoint "+id+" already exists for endpoint service "+sid+".")
+			"Interface endpoint "+id+" already exists for endpoint service "+sid+".", id, sid)
 		return
 	}
 	e := &endpoint{id: id, created: now}
@@ -430,12 +448,12 @@ func (f *Fake) findEndpoint(w http.ResponseWriter, project, sid, eid string) *en
 		return nil
 	}
 	if !endpointIDPattern.MatchString(eid) {
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("The interface endpoint id %q is invalid.", eid))
+		badPathParameter(w, "endpointId", eid, endpointIDPattern.String())
 		return nil
 	}
 	e := s.endpoint(eid)
 	if e == nil {
-		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find interface endpoint "+eid+".")
+		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find interface endpoint "+eid+".", eid)
 	}
 	return e
 }
@@ -520,7 +538,7 @@ func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
 	if code == "" {
 		code = defaultErrorCode(flt.Status)
 	}
-	writeError(w, flt.Status, code, "Injected fault.")
+	writeBadRequestOr(w, flt.Status, code, "Injected fault.", flt.Parameters, flt.BadRequestFields)
 	return true
 }
 
@@ -577,20 +595,49 @@ func (f *Fake) rateLimited(w http.ResponseWriter) bool {
 	return true
 }
 
+// errorBody is the specification's ApiError. Atlas fills parameters with the
+// values its message names, and adds badRequestDetail to some 400s.
 type errorBody struct {
-	Detail     string `json:"detail"`
-	Error      int    `json:"error"`
-	ErrorCode  string `json:"errorCode"`
-	Parameters []any  `json:"parameters"`
-	Reason     string `json:"reason"`
+	BadRequestDetail *badRequestDetail `json:"badRequestDetail,omitempty"`
+	Detail           string            `json:"detail"`
+	Error            int               `json:"error"`
+	ErrorCode        string            `json:"errorCode"`
+	Parameters       []any             `json:"parameters"`
+	Reason           string            `json:"reason"`
 }
 
-func writeError(w http.ResponseWriter, status int, code, detail string) {
+type badRequestDetail struct {
+	Fields []atlas.FieldViolation `json:"fields"`
+}
+
+// writeError answers with Atlas's error body; params are the values detail names.
+func writeError(w http.ResponseWriter, status int, code, detail string, params ...any) {
+	writeBadRequestOr(w, status, code, detail, params, nil)
+}
+
+// writeBadRequest answers 400 with the request body fields that were refused.
+func writeBadRequest(w http.ResponseWriter, code, detail string, params []any, fields ...atlas.FieldViolation) {
+	writeBadRequestOr(w, http.StatusBadRequest, code, detail, params, fields)
+}
+
+// badPathParameter answers 400 for a path parameter that does not match its
+// pattern. badRequestDetail names request body fields, so it is left out.
+func badPathParameter(w http.ResponseWriter, name, value, pattern string) {
+	writeError(w, http.StatusBadRequest, "VALIDATION_ERROR",
+		fmt.Sprintf("Invalid path parameter %s: %q does not match %s.", name, value, pattern), name, value)
+}
+
+func writeBadRequestOr(w http.ResponseWriter, status int, code, detail string, params []any, fields []atlas.FieldViolation) {
+	body := errorBody{Detail: detail, Error: status, ErrorCode: code, Parameters: params, Reason: http.StatusText(status)}
+	if body.Parameters == nil {
+		body.Parameters = []any{}
+	}
+	if len(fields) > 0 {
+		body.BadRequestDetail = &badRequestDetail{Fields: fields}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{
-		Detail: detail, Error: status, ErrorCode: code, Parameters: []any{}, Reason: http.StatusText(status),
-	})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func writeJSON(w http.ResponseWriter, version string, status int, v any) {

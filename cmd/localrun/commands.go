@@ -57,6 +57,8 @@ func (f *stackFlags) start(ctx context.Context, con *console) (*localstack.Stack
 		FunctionTimeout:   f.timeout,
 		AtlasLogger:       slog.New(&atlasLog{con: con, raw: f.verbose, digest: f.auth != string(localstack.AuthOAuth)}),
 		FunctionLog:       &lineWriter{fn: con.functionLine(f.verbose)},
+		EmulatorLog:       &lineWriter{fn: con.emulatorLine(f.verbose)},
+		QueueLog:          func(msg string) { con.line("local", msg) },
 	})
 	if err != nil {
 		return nil, err
@@ -67,11 +69,22 @@ func (f *stackFlags) start(ctx context.Context, con *console) (*localstack.Stack
 	if s.Auth == localstack.AuthDigest && !f.verbose {
 		con.line("atlas", "(the 401 digest challenge before each request is not shown; -v shows every line)")
 	}
-	con.line("lambda", fmt.Sprintf("emulator %s running %s (timeout %s)", strings.TrimSuffix(s.InvokeURL, invokePath), f.bootstrap, f.timeout))
+	con.line("rie", fmt.Sprintf("emulator %s running %s (timeout %s)", s.EmulatorURL, f.bootstrap, f.timeout))
+	con.line("local", fmt.Sprintf("invocations go through %s, one at a time (the emulator crashes on overlapping ones)", strings.TrimSuffix(s.InvokeURL, localstack.InvokePath)))
 	return s, nil
 }
 
-const invokePath = "/2015-03-31/functions/function/invocations"
+// describeRewrites says which sample ids were replaced by the seeded ones.
+func describeRewrites(rw []localstack.Rewrite) string {
+	if len(rw) == 0 {
+		return "no sample ids in it: sent as it is"
+	}
+	parts := make([]string, 0, len(rw))
+	for _, r := range rw {
+		parts = append(parts, r.From+" → "+r.To)
+	}
+	return "sample ids replaced by the seeded ones: " + strings.Join(parts, ", ")
+}
 
 func describeAuth(a localstack.Auth) string {
 	if a == localstack.AuthOAuth {
@@ -85,7 +98,7 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 	fs := flag.NewFlagSet("localrun run", flag.ContinueOnError)
 	var sf stackFlags
 	sf.register(fs)
-	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to invoke the function with; its ids are replaced by the seeded ones")
+	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to invoke the function with; the samples' placeholder ids are replaced by the seeded ones")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
@@ -103,11 +116,11 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		s.Close()
 	}()
 
-	payload, err := s.RewriteEvent(raw)
+	payload, rewrites, err := s.RewriteSample(raw)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *event, err)
 	}
-	con.line("lambda", "invoke with "+*event+" (ids replaced by the seeded ones)")
+	con.line("lambda", "invoke with "+*event+"; "+describeRewrites(rewrites))
 	body, invokeErr := s.Invoke(ctx, payload)
 	if ctx.Err() != nil {
 		return interrupted(ctx, invokeErr)
@@ -234,10 +247,12 @@ The local stack is up (recorded in %s). In another terminal:
     make invoke                                      # events/create-vpc-endpoint.json
     make invoke EVENT=events/manual-register.json
     make invoke EVENT=events/create-vpc-endpoint-failed-call.json
+    curl -d '{"vpcEndpointId":"%s"}' %s
 
+Invocations run one at a time; one that overlaps another waits its turn.
 Activity shows here. Ctrl-C stops everything.
 
-`, *statePath)
+`, *statePath, s.EndpointID, s.InvokeURL)
 	})
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -256,7 +271,7 @@ Activity shows here. Ctrl-C stops everything.
 // cmdInvoke sends an event to the stack that up is running.
 func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("localrun invoke", flag.ContinueOnError)
-	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to send; its ids are replaced by the seeded ones")
+	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to send; the samples' placeholder ids are replaced by the seeded ones, other ids are sent as they are")
 	statePath := fs.String("state", localstack.DefaultStatePath, "the record `make up` writes")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
@@ -273,11 +288,11 @@ func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	payload, err := info.RewriteEvent(raw)
+	payload, rewrites, err := info.RewriteSample(raw)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *event, err)
 	}
-	fmt.Fprintf(out, "invoking %s with %s (endpoint %s)\n\n", strings.TrimSuffix(info.InvokeURL, invokePath), *event, info.EndpointID)
+	fmt.Fprintf(out, "invoking %s with %s\n%s\n\n", strings.TrimSuffix(info.InvokeURL, localstack.InvokePath), *event, describeRewrites(rewrites))
 	body, invokeErr := info.Invoke(ctx, payload)
 	if ctx.Err() != nil {
 		return errors.New("interrupted")

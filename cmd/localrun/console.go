@@ -98,20 +98,29 @@ var (
 	reportLine = regexp.MustCompile(`^REPORT RequestId: \S+\s+(Init Duration: [\d.]+ ms\s+)?Duration: ([\d.]+) ms`)
 )
 
-// functionLine condenses the emulator's output: the function's JSON log
-// lines become "LEVEL message key=value …", the REPORT line its durations,
-// and the emulator's INFO chatter is dropped (its warnings are kept: they
-// say when it reset the function).
+// emulatorLine prints the emulator's own output (its stderr) as the
+// emulator's: its INFO chatter is dropped unless raw, its warnings are kept
+// (they say when it reset the function), and anything else, such as a crash,
+// is shown as it is.
+func (c *console) emulatorLine(raw bool) func(string) {
+	return func(line string) {
+		if m := rapidLine.FindStringSubmatch(line); m != nil && !raw {
+			if m[1] == "INFO" || m[1] == "DEBUG" {
+				return
+			}
+			line = m[1] + " " + m[2]
+		}
+		c.line("rie", line)
+	}
+}
+
+// functionLine condenses the function's output (the emulator's stdout): its
+// JSON log lines become "LEVEL message key=value …", the REPORT line its
+// durations.
 func (c *console) functionLine(raw bool) func(string) {
 	return func(line string) {
 		if raw {
 			c.line("lambda", line)
-			return
-		}
-		if m := rapidLine.FindStringSubmatch(line); m != nil {
-			if m[1] != "INFO" && m[1] != "DEBUG" {
-				c.line("rie", m[1]+" "+m[2])
-			}
 			return
 		}
 		if strings.HasPrefix(line, "START RequestId:") || strings.HasPrefix(line, "END RequestId:") {

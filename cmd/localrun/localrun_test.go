@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/atlasvpce/registrar/internal/localstack"
 )
 
 func TestFunctionLineCondenses(t *testing.T) {
@@ -17,8 +19,6 @@ func TestFunctionLineCondenses(t *testing.T) {
 			"lambda  returned DeadlineError: deadline reached"},
 		{"REPORT RequestId: abc\tInit Duration: 0.03 ms\tDuration: 1607.42 ms\tBilled Duration: 1608 ms",
 			"lambda  REPORT duration 1607.42 ms (cold start)"},
-		{"27 Nov 2026 10:48:46,255 [WARNING] (rapid) Reset initiated: Timeout", "rie     WARNING Reset initiated: Timeout"},
-		{"27 Nov 2026 10:48:46,255 [INFO] (rapid) INVOKE START(requestId: x)", ""},
 		{"START RequestId: x Version: $LATEST", ""},
 		{"config: ATLAS_PROJECT_ID is required", "lambda  config: ATLAS_PROJECT_ID is required"},
 	}
@@ -35,6 +35,49 @@ func TestFunctionLineCondenses(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s\n got %q\nwant %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// The emulator's own output (its stderr) is labelled as the emulator's, a
+// crash included, in either mode.
+func TestEmulatorLineLabels(t *testing.T) {
+	tests := []struct {
+		in, want, wantRaw string
+	}{
+		{"27 Nov 2026 10:48:46,255 [WARNING] (rapid) Reset initiated: Timeout", "rie     WARNING Reset initiated: Timeout",
+			"rie     27 Nov 2026 10:48:46,255 [WARNING] (rapid) Reset initiated: Timeout"},
+		{"27 Nov 2026 10:48:46,255 [INFO] (rapid) INVOKE START(requestId: x)", "",
+			"rie     27 Nov 2026 10:48:46,255 [INFO] (rapid) INVOKE START(requestId: x)"},
+		{"panic: runtime error: invalid memory address or nil pointer dereference", "rie     panic: runtime error: invalid memory address or nil pointer dereference",
+			"rie     panic: runtime error: invalid memory address or nil pointer dereference"},
+	}
+	for _, tt := range tests {
+		for _, raw := range []bool{false, true} {
+			var out bytes.Buffer
+			w := &lineWriter{fn: newConsole(&out).emulatorLine(raw)}
+			_, _ = w.Write([]byte(tt.in + "\n"))
+			got := out.String()
+			if i := strings.Index(got, "s  "); i >= 0 {
+				got = strings.TrimSpace(got[i+3:])
+			}
+			want := tt.want
+			if raw {
+				want = tt.wantRaw
+			}
+			if got != want {
+				t.Errorf("raw %v: %s\n got %q\nwant %q", raw, tt.in, got, want)
+			}
+		}
+	}
+}
+
+func TestDescribeRewrites(t *testing.T) {
+	if got := describeRewrites(nil); !strings.Contains(got, "sent as it is") {
+		t.Errorf("no rewrites: %q", got)
+	}
+	got := describeRewrites([]localstack.Rewrite{{From: "vpce-0a1b2c3d4e5f60718", To: "vpce-ccccccccccccccccc"}, {From: "vpc-1", To: "vpc-2"}})
+	if got != "sample ids replaced by the seeded ones: vpce-0a1b2c3d4e5f60718 → vpce-ccccccccccccccccc, vpc-1 → vpc-2" {
+		t.Errorf("rewrites: %q", got)
 	}
 }
 

@@ -8,11 +8,13 @@
 //	localrun up     -bootstrap bin/bootstrap -rie bin/aws-lambda-rie
 //	localrun invoke -event events/manual-register.json
 //
-// run starts everything, invokes the function once with the event (its ids
-// rewritten to the seeded ones), prints the result and the Atlas side, and
-// stops everything; it exits non-zero unless the endpoint ends registered.
-// up keeps the stack running and records it in .local/stack.json until
-// Ctrl-C; invoke sends an event to that running stack.
+// run starts everything, invokes the function once with the event (the
+// samples' placeholder ids replaced by the seeded ones; other ids are sent as
+// they are), prints the result and the Atlas side, and stops everything; it
+// exits non-zero unless the endpoint ends registered. up keeps the stack
+// running and records it in .local/stack.json until Ctrl-C; invoke sends an
+// event to that running stack, through the stack's queue, which passes
+// invocations to the emulator one at a time.
 package main
 
 import (

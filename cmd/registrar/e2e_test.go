@@ -215,6 +215,11 @@ func TestE2EInvalidEndpointIDIsRejected(t *testing.T) {
 	if !strings.Contains(fe.Message, "vpce-1/../../orgs") {
 		t.Errorf("message %q does not name the rejected id", fe.Message)
 	}
+	// A legacy 8-digit id is real in AWS, but Atlas refuses it: so does the function.
+	fe = invokeError(t, s, []byte(`{"vpcEndpointId":"vpce-0123abcd"}`), "InvalidEventError")
+	if !strings.Contains(fe.Message, "vpce-0123abcd") || !strings.Contains(fe.Message, "Atlas accepts only 17-digit ids") {
+		t.Errorf("message %q does not say that Atlas accepts only 17-digit ids", fe.Message)
+	}
 	if reqs := s.Fake.Requests(); len(reqs) != 0 {
 		t.Errorf("Atlas received %d requests, want none", len(reqs))
 	}

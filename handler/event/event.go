@@ -49,7 +49,9 @@ const (
 type Request struct {
 	Source string // SourceEventBridge, SourceSchedule or SourceManual
 	Action Action
-	// EndpointID is the endpoint to register, validated against atlas.ValidateEndpointID.
+	// EndpointID is the endpoint to register, validated against
+	// atlas.ValidateEndpointID: vpce- and 17 lower-case hex digits, the only
+	// form Atlas accepts.
 	EndpointID string
 	// EndpointIDs are the endpoints to deregister, validated and without repeats.
 	EndpointIDs []string

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// endpointIDPattern restates the accepted id form independently of the code under test.
-var endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
+// endpointIDPattern restates the accepted id form independently of the code
+// under test: the Atlas specification's pattern.
+var endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{17}$`)
 
 // The same for accounts and regions.
 var (
@@ -53,7 +54,6 @@ func TestParseAccepted(t *testing.T) {
 		{name: "fixture manual", payload: string(readEvent(t, "manual-register.json")), wantID: "vpce-0a1b2c3d4e5f60718", wantSource: "manual"},
 		{name: "fixture failed call", payload: string(readEvent(t, "create-vpc-endpoint-failed-call.json")), wantSource: "eventbridge", wantIgnore: "Client.UnauthorizedOperation"},
 		{name: "manual with spaces", payload: "  {\"vpcEndpointId\": \"vpce-0123456789abcdef0\"}\n", wantID: "vpce-0123456789abcdef0", wantSource: "manual"},
-		{name: "short id", payload: `{"vpcEndpointId":"vpce-0123abcd"}`, wantID: "vpce-0123abcd", wantSource: "manual"},
 		{name: "single-item sets and numeric owner", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0","ownerId":200802171337,"subnetIdSet":"","tagSet":{"item":{"key":"Name","value":"x"}}}}}`)), wantID: "vpce-0123456789abcdef0", wantSource: "eventbridge"},
 		{name: "null responseElements", payload: cloudTrail(createDetail(`null`)), wantSource: "eventbridge", wantIgnore: "no responseElements"},
 		{name: "other event name", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":"ModifyVpcEndpoint","responseElements":null}`), wantSource: "eventbridge", wantIgnore: "ModifyVpcEndpoint"},
@@ -94,7 +94,12 @@ func TestParseRejected(t *testing.T) {
 		{name: "path characters", payload: `{"vpcEndpointId":"vpce-1/../../orgs"}`, want: []string{"vpce-1/../../orgs"}},
 		{name: "unicode id", payload: `{"vpcEndpointId":"vpce-０１２３４５６７８"}`, want: []string{"vpcEndpointId"}},
 		{name: "upper-case id", payload: `{"vpcEndpointId":"vpce-0123456789ABCDEF0"}`, want: []string{"vpce-0123456789ABCDEF0"}},
-		{name: "too long id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef01"}`, want: []string{"vpce-0123456789abcdef01"}},
+		{name: "too long id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef01"}`, want: []string{"vpce-0123456789abcdef01", "Atlas accepts only 17-digit ids"}},
+		// AWS's legacy 8-digit ids are real, but Atlas answers them 400: refuse them here.
+		{name: "legacy 8-digit id", payload: `{"vpcEndpointId":"vpce-0123abcd"}`, want: []string{"vpce-0123abcd", "8-digit legacy AWS id", "Atlas accepts only 17-digit ids"}},
+		{name: "legacy 8-digit id in CloudTrail", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123abcd"}}}`)),
+			want: []string{"vpce-0123abcd", "8-digit legacy AWS id", "Atlas accepts only 17-digit ids"}},
+		{name: "16-digit id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef"}`, want: []string{"vpce-0123456789abcdef", "Atlas accepts only 17-digit ids"}},
 		{name: "huge payload", payload: huge, want: []string{"larger than"}},
 		{name: "wrong detail-type", payload: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{}}`, want: []string{"EC2 Instance State-change Notification", "pattern"}},
 		{name: "wrong source", payload: `{"detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":{}}`, want: []string{"aws.s3"}},
@@ -146,6 +151,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(cloudTrail(deleteDetail(`[{"tag":1,"content":"vpce-0123456789abcdef0"},"vpce-0123456789abcdef1"]`, `""`))))
 	f.Add([]byte(`{"action":"reconcile","dryRun":true}`))
 	f.Add([]byte(`{"action":"deregister","vpcEndpointId":"vpce-0123456789abcdef0"}`))
+	f.Add([]byte(`{"vpcEndpointId":"vpce-0123abcd"}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		r, err := Parse(payload)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -21,10 +20,11 @@ import (
 
 // Info describes a running stack: where its parts listen and the ids it
 // seeded. It is what WriteState saves, so that another process can invoke
-// the function (Invoke) with a fixture rewritten to the seeded ids
-// (RewriteEvent).
+// the function (Invoke) with a sample event rewritten to the seeded ids
+// (RewriteSample).
 type Info struct {
-	InvokeURL           string   `json:"invokeUrl"` // the emulator's invoke endpoint
+	InvokeURL           string   `json:"invokeUrl"`   // the function's invoke endpoint, through the queue
+	EmulatorURL         string   `json:"emulatorUrl"` // the emulator itself: one invocation at a time only
 	AtlasURL            string   `json:"atlasUrl"`
 	MotoURL             string   `json:"motoUrl"`
 	Auth                Auth     `json:"auth"`
@@ -41,6 +41,9 @@ type Info struct {
 
 // maxResponse bounds a read invoke response (Lambda's synchronous limit is 6 MB).
 const maxResponse = 6 << 20
+
+// InvokePath is the emulator's invoke path, which the queue serves too.
+const InvokePath = "/2015-03-31/functions/function/invocations"
 
 // FunctionError is an error the function returned (or the emulator reported
 // for it): Type is Lambda's errorType, the Go type name of the handler's
@@ -65,8 +68,8 @@ const TimeoutErrorType = "Sandbox.Timedout"
 // TimeoutErrorType. Other failures (the emulator unreachable, the function
 // crashing in init) are plain errors.
 //
-// Send one invocation at a time: the emulator crashes on a concurrent one
-// (Stack.Invoke serializes its callers).
+// Invocations may overlap: the stack's queue passes them to the emulator one
+// at a time.
 func (i *Info) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, i.InvokeURL, bytes.NewReader(payload))
 	if err != nil {
@@ -118,58 +121,72 @@ func functionError(body []byte) *FunctionError {
 	return fe
 }
 
-// Fixture ids are recognised by their key and their form; malformed values
-// are left alone, so a fixture that tests validation still does.
+// The placeholder ids of the sample events in events/*.json. RewriteEvent
+// replaces these, and only these, with the seeded ids: any other id in an
+// event is the caller's own choice and passes through untouched (an id that
+// moto does not know then reads as not found, as it would in AWS). A test
+// checks that this list is exactly the ids the samples use.
 var (
-	endpointIDRe  = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
-	vpcIDRe       = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
-	subnetIDRe    = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
-	serviceNameRe = regexp.MustCompile(`^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]+$`)
+	sampleEndpointIDs  = []string{"vpce-0a1b2c3d4e5f60718", "vpce-0f0e0d0c0b0a09081"}
+	sampleVPCIDs       = []string{"vpc-0f1e2d3c4b5a69788"}
+	sampleSubnetIDs    = []string{"subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb88"}
+	sampleServiceNames = []string{"com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"}
 )
 
-// RewriteEvent returns the event in raw (an events/*.json fixture or a
-// manual {"vpcEndpointId":…} payload) with its ids replaced by the seeded
-// ones, so the function finds the endpoint in moto. It walks the JSON
-// generically: the values of vpcEndpointId, vpcId, subnetId and serviceName
-// keys (any case; plain strings or CloudTrail's {"content": …} items) are
-// the fixture's ids, and every occurrence of them in any string is replaced,
-// DNS names included. The first endpoint id found maps to the seeded
-// endpoint, the first subnets to the seeded subnets in order; ids that do
-// not look like ids are kept.
+// Rewrite is one sample id RewriteSample replaced, and what with.
+type Rewrite struct {
+	From, To string
+}
+
+// RewriteEvent is RewriteSample without the list of what was replaced.
 func (i *Info) RewriteEvent(raw []byte) ([]byte, error) {
+	out, _, err := i.RewriteSample(raw)
+	return out, err
+}
+
+// RewriteSample returns the event in raw (an events/*.json sample or a
+// manual {"vpcEndpointId":…} payload) with the samples' placeholder ids
+// replaced by the seeded ones, so the function finds the endpoint in moto,
+// and says what it replaced. It walks the JSON generically: the values of
+// vpcEndpointId, vpcId, subnetId and serviceName keys (any case; plain
+// strings or CloudTrail's {"content": …} items) that are placeholders are
+// replaced in every string they occur in, DNS names included. The first
+// placeholder endpoint found maps to the seeded endpoint, the first
+// placeholder subnets to the seeded subnets in order; every other value,
+// malformed or real, is kept.
+func (i *Info) RewriteSample(raw []byte) ([]byte, []Rewrite, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber() // keep ownerId and timestamps exactly
 	var doc any
 	if err := d.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("rewrite event: not JSON: %w", err)
+		return nil, nil, fmt.Errorf("rewrite event: not JSON: %w", err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return nil, errors.New("rewrite event: unexpected data after the JSON value")
+		return nil, nil, errors.New("rewrite event: unexpected data after the JSON value")
 	}
 	var r rewriter
 	r.collect(doc, "")
-	out, err := json.Marshal(r.replacer(i).replace(doc))
+	rep, rewrites := r.replacer(i)
+	out, err := json.Marshal(rep.replace(doc))
 	if err != nil {
-		return nil, fmt.Errorf("rewrite event: %w", err)
+		return nil, nil, fmt.Errorf("rewrite event: %w", err)
 	}
-	return out, nil
+	return out, rewrites, nil
 }
 
-// rewriter collects a fixture's ids, each list distinct and in the order found.
+// rewriter collects a sample's placeholder ids, each list distinct and in the order found.
 type rewriter struct {
 	endpoints, vpcs, subnets, services []string
 }
 
 func appendNew(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
+	if slices.Contains(list, v) {
+		return list
 	}
 	return append(list, v)
 }
 
-// collect records the ids found under the known keys.
+// collect records the placeholders found under the known keys.
 func (r *rewriter) collect(v any, key string) {
 	switch v := v.(type) {
 	case map[string]any:
@@ -186,25 +203,28 @@ func (r *rewriter) collect(v any, key string) {
 		}
 	case string:
 		switch {
-		case key == "vpcendpointid" && endpointIDRe.MatchString(v):
+		case key == "vpcendpointid" && slices.Contains(sampleEndpointIDs, v):
 			r.endpoints = appendNew(r.endpoints, v)
-		case key == "vpcid" && vpcIDRe.MatchString(v):
+		case key == "vpcid" && slices.Contains(sampleVPCIDs, v):
 			r.vpcs = appendNew(r.vpcs, v)
-		case key == "subnetid" && subnetIDRe.MatchString(v):
+		case key == "subnetid" && slices.Contains(sampleSubnetIDs, v):
 			r.subnets = appendNew(r.subnets, v)
-		case key == "servicename" && serviceNameRe.MatchString(v):
+		case key == "servicename" && slices.Contains(sampleServiceNames, v):
 			r.services = appendNew(r.services, v)
 		}
 	}
 }
 
-// replacer maps the fixture's ids to the seeded ones.
-func (r *rewriter) replacer(i *Info) idReplacer {
+// replacer maps the placeholders found to the seeded ids, and lists the ids
+// that change.
+func (r *rewriter) replacer(i *Info) (idReplacer, []Rewrite) {
 	var pairs []string
+	var rewrites []Rewrite
 	add := func(old []string, seeded ...string) {
 		for n, o := range old {
 			if n < len(seeded) && seeded[n] != "" && o != seeded[n] {
 				pairs = append(pairs, o, seeded[n])
+				rewrites = append(rewrites, Rewrite{From: o, To: seeded[n]})
 			}
 		}
 	}
@@ -214,9 +234,11 @@ func (r *rewriter) replacer(i *Info) idReplacer {
 	add(r.services, i.EndpointServiceName)
 	// DNS names carry the service's last label (vpce-svc-…) on its own.
 	if len(r.services) > 0 && i.EndpointServiceName != "" {
-		add([]string{lastLabel(r.services[0])}, lastLabel(i.EndpointServiceName))
+		if o, n := lastLabel(r.services[0]), lastLabel(i.EndpointServiceName); o != n {
+			pairs = append(pairs, o, n)
+		}
 	}
-	return idReplacer{strings.NewReplacer(pairs...)}
+	return idReplacer{strings.NewReplacer(pairs...)}, rewrites
 }
 
 func lastLabel(name string) string { return name[strings.LastIndexByte(name, '.')+1:] }

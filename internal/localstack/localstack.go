@@ -26,7 +26,11 @@
 //   - A function error is HTTP 200 with Lambda's {"errorType","errorMessage"}
 //     body and no X-Amz-Function-Error header; an init failure is HTTP 502
 //     with an empty body, and the next invocation runs init again.
-//   - It serves one invocation at a time and crashes on a concurrent one.
+//   - It serves one invocation at a time and crashes on a concurrent one, so
+//     the stack fronts it with a queue (Info.InvokeURL) that passes on one
+//     invocation at a time, whoever sends them.
+//   - It writes the function's output to its stdout, and its own log (and
+//     its own crashes) to its stderr.
 package localstack
 
 import (
@@ -105,9 +109,15 @@ type Options struct {
 	// process's environment without its AWS_* and ATLAS_* variables, so
 	// nothing on the host can point it at a real account.
 	Env []string
-	// FunctionLog receives the emulator's output, which carries the
-	// function's stdout and stderr. Nil discards it.
+	// FunctionLog receives the function's stdout and stderr, with the
+	// emulator's START, END and REPORT lines about each invocation. Nil
+	// discards it.
 	FunctionLog io.Writer
+	// EmulatorLog receives the emulator's own log lines, and its crash
+	// output if it crashes. Nil: they go to FunctionLog.
+	EmulatorLog io.Writer
+	// QueueLog, if set, is told when an invocation waits for another.
+	QueueLog func(msg string)
 
 	// StartTimeout bounds Start. Default 30s.
 	StartTimeout time.Duration
@@ -125,7 +135,7 @@ type Stack struct {
 	ownMoto   bool
 	atlas     *AtlasServer
 	emu       *emulator
-	invokeMu  sync.Mutex
+	queue     *invokeQueue
 	closeOnce sync.Once
 }
 
@@ -217,20 +227,27 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 
 	env := functionEnv(os.Environ(), append(s.functionVars(opts), opts.Env...))
-	if s.emu, err = startEmulator(ctx, rie, bootstrap, env, opts.FunctionLog); err != nil {
+	emulatorLog := opts.EmulatorLog
+	if emulatorLog == nil {
+		emulatorLog = opts.FunctionLog
+	}
+	if s.emu, err = startEmulator(ctx, rie, bootstrap, env, opts.FunctionLog, emulatorLog); err != nil {
 		return s, err
 	}
-	s.InvokeURL = "http://" + s.emu.addr + "/2015-03-31/functions/function/invocations"
+	s.EmulatorURL = "http://" + s.emu.addr
+	// The emulator ends a run at the function timeout; the queue waits longer
+	// only if the emulator hangs.
+	if s.queue, err = startInvokeQueue(s.EmulatorURL, functionTimeout(opts)+time.Minute, opts.QueueLog); err != nil {
+		return s, err
+	}
+	s.InvokeURL = s.queue.URL + InvokePath
 	return s, nil
 }
 
 // functionVars is the function's configuration, as template.yaml sets it in
 // Lambda, pointed at the local stand-ins.
 func (s *Stack) functionVars(opts Options) []string {
-	fnTimeout := opts.FunctionTimeout
-	if fnTimeout <= 0 {
-		fnTimeout = DefaultFunctionTimeout
-	}
+	fnTimeout := functionTimeout(opts)
 	margin := opts.DeadlineMargin
 	if margin <= 0 {
 		margin = DefaultDeadlineMargin
@@ -247,6 +264,13 @@ func (s *Stack) functionVars(opts Options) []string {
 		"ATLAS_POLL_MAX="+DefaultPollMax.String(),
 		"DEADLINE_MARGIN="+margin.String(),
 	)
+}
+
+func functionTimeout(opts Options) time.Duration {
+	if opts.FunctionTimeout <= 0 {
+		return DefaultFunctionTimeout
+	}
+	return opts.FunctionTimeout
 }
 
 // credentials returns the secret's JSON and the fake's options accepting it.
@@ -270,15 +294,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Invoke is Info.Invoke, one call at a time: the emulator runs one
-// invocation at a time, as a Lambda execution environment does, and this
-// build crashes (a nil pointer panic) when a second arrives during the first.
-func (s *Stack) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	s.invokeMu.Lock()
-	defer s.invokeMu.Unlock()
-	return s.Info.Invoke(ctx, payload)
-}
-
 // Running reports whether the emulator is still up.
 func (s *Stack) Running() bool { return s.emu != nil && s.emu.running() }
 
@@ -286,6 +301,9 @@ func (s *Stack) Running() bool { return s.emu != nil && s.emu.running() }
 // moto_server if Start started it. It is safe to call more than once.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
+		if s.queue != nil {
+			s.queue.close()
+		}
 		if s.emu != nil {
 			s.emu.stop()
 		}

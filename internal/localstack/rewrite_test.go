@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,26 +129,95 @@ func TestRewriteEventCreate(t *testing.T) {
 
 func TestRewriteEventManual(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ in, want string }{
-		{`{"vpcEndpointId": "vpce-0a1b2c3d4e5f60718"}`, `{"vpcEndpointId":"vpce-ccccccccccccccccc"}`},
+	tests := []struct {
+		in, want string
+		rewrites []Rewrite
+	}{
+		{`{"vpcEndpointId": "vpce-0a1b2c3d4e5f60718"}`, `{"vpcEndpointId":"vpce-ccccccccccccccccc"}`,
+			[]Rewrite{{"vpce-0a1b2c3d4e5f60718", "vpce-ccccccccccccccccc"}}},
+		{`{"vpcEndpointId": "vpce-0f0e0d0c0b0a09081"}`, `{"vpcEndpointId":"vpce-ccccccccccccccccc"}`,
+			[]Rewrite{{"vpce-0f0e0d0c0b0a09081", "vpce-ccccccccccccccccc"}}},
+		// An id that is not a sample's is the caller's own: it passes through,
+		// and the function reports what EC2 says about it.
+		{`{"vpcEndpointId":"vpce-0123456789abcdef0"}`, `{"vpcEndpointId":"vpce-0123456789abcdef0"}`, nil},
+		{`{"vpcEndpointId":"` + seededInfo.EndpointID + `"}`, `{"vpcEndpointId":"` + seededInfo.EndpointID + `"}`, nil},
 		// Malformed ids stay as they are, so validation can be exercised.
-		{`{"vpcEndpointId":"vpce-1/../../orgs"}`, `{"vpcEndpointId":"vpce-1/../../orgs"}`},
-		{`{"vpcEndpointId":42}`, `{"vpcEndpointId":42}`},
-		{`{"other":"vpce-0a1b2c3d4e5f60718"}`, `{"other":"vpce-0a1b2c3d4e5f60718"}`},
+		{`{"vpcEndpointId":"vpce-1/../../orgs"}`, `{"vpcEndpointId":"vpce-1/../../orgs"}`, nil},
+		{`{"vpcEndpointId":"vpce-0123abcd"}`, `{"vpcEndpointId":"vpce-0123abcd"}`, nil},
+		{`{"vpcEndpointId":42}`, `{"vpcEndpointId":42}`, nil},
+		{`{"other":"vpce-0a1b2c3d4e5f60718"}`, `{"other":"vpce-0a1b2c3d4e5f60718"}`, nil},
 	}
 	for _, tt := range tests {
-		out, err := seededInfo.RewriteEvent([]byte(tt.in))
+		out, rewrites, err := seededInfo.RewriteSample([]byte(tt.in))
 		if err != nil {
-			t.Errorf("RewriteEvent(%s): %v", tt.in, err)
+			t.Errorf("RewriteSample(%s): %v", tt.in, err)
 			continue
 		}
-		if string(out) != tt.want {
-			t.Errorf("RewriteEvent(%s) = %s, want %s", tt.in, out, tt.want)
+		if string(out) != tt.want || !slices.Equal(rewrites, tt.rewrites) {
+			t.Errorf("RewriteSample(%s) = %s, %v; want %s, %v", tt.in, out, rewrites, tt.want, tt.rewrites)
 		}
 	}
 	for _, bad := range []string{``, `{`, `{} {}`, `not json`} {
 		if _, err := seededInfo.RewriteEvent([]byte(bad)); err == nil {
 			t.Errorf("RewriteEvent(%q) succeeded", bad)
+		}
+	}
+}
+
+// An explicit id inside a full CloudTrail event passes through too, while
+// the sample's other placeholders (VPC, subnets) are still replaced.
+func TestRewriteEventExplicitEndpointInSample(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../events/create-vpc-endpoint.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mine = "vpce-0123456789abcdef0"
+	raw = []byte(strings.ReplaceAll(string(raw), "vpce-0a1b2c3d4e5f60718", mine))
+	out, rewrites, err := seededInfo.RewriteSample(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"vpcEndpointId":"`+mine+`"`) || strings.Contains(string(out), seededInfo.EndpointID) {
+		t.Errorf("the explicit endpoint id was replaced:\n%s", out)
+	}
+	for _, rw := range rewrites {
+		if rw.From == mine || rw.To == seededInfo.EndpointID {
+			t.Errorf("rewrites name the endpoint: %v", rewrites)
+		}
+	}
+	if len(rewrites) != 4 { // the VPC, two subnets and the service name
+		t.Errorf("rewrites = %v, want the VPC, two subnets and the service name", rewrites)
+	}
+}
+
+// The placeholders are exactly the ids the sample events use: a new sample
+// with new ids must add them (or the local run would send them unchanged),
+// and a placeholder no sample uses is stale.
+func TestSampleIDsAreTheSamples(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../../events/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples: %v", err)
+	}
+	idRe := regexp.MustCompile(`\b(vpce|vpc|subnet)-[0-9a-f]{8,17}\b|\bcom\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]+\b`)
+	placeholders := slices.Concat(sampleEndpointIDs, sampleVPCIDs, sampleSubnetIDs, sampleServiceNames)
+	used := map[string]bool{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range idRe.FindAllString(string(raw), -1) {
+			used[id] = true
+			if !slices.Contains(placeholders, id) {
+				t.Errorf("%s uses %s, which is not a placeholder: add it to the sample ids in info.go", filepath.Base(f), id)
+			}
+		}
+	}
+	for _, p := range placeholders {
+		if !used[p] {
+			t.Errorf("placeholder %s is in no sample event", p)
 		}
 	}
 }

@@ -35,10 +35,14 @@ const startAttempts = 3
 // binds two ports: the invoke API and the Runtime API the function talks
 // to. The Runtime API defaults to 127.0.0.1:9001, which would make parallel
 // stacks collide, so both are chosen here.
-func startEmulator(ctx context.Context, rie, bootstrap string, env []string, log io.Writer) (*emulator, error) {
+//
+// The emulator writes the function's output (and its START, END and REPORT
+// lines) to its stdout, which goes to functionLog, and its own log and any
+// crash of its own to its stderr, which goes to emulatorLog.
+func startEmulator(ctx context.Context, rie, bootstrap string, env []string, functionLog, emulatorLog io.Writer) (*emulator, error) {
 	var lastErr error
 	for range startAttempts {
-		e, err := tryStartEmulator(ctx, rie, bootstrap, env, log)
+		e, err := tryStartEmulator(ctx, rie, bootstrap, env, functionLog, emulatorLog)
 		if err == nil {
 			return e, nil
 		}
@@ -50,7 +54,7 @@ func startEmulator(ctx context.Context, rie, bootstrap string, env []string, log
 	return nil, lastErr
 }
 
-func tryStartEmulator(ctx context.Context, rie, bootstrap string, env []string, log io.Writer) (*emulator, error) {
+func tryStartEmulator(ctx context.Context, rie, bootstrap string, env []string, functionLog, emulatorLog io.Writer) (*emulator, error) {
 	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return nil, err
@@ -60,9 +64,13 @@ func tryStartEmulator(ctx context.Context, rie, bootstrap string, env []string, 
 		exited: make(chan struct{}),
 		tail:   &proc.Buffer{Max: 4 << 10},
 	}
-	out := io.Writer(e.tail)
-	if log != nil {
-		out = io.MultiWriter(e.tail, log)
+	// The tail keeps both streams, for an error at start.
+	stdout, stderr := io.Writer(e.tail), io.Writer(e.tail)
+	if functionLog != nil {
+		stdout = io.MultiWriter(e.tail, functionLog)
+	}
+	if emulatorLog != nil {
+		stderr = io.MultiWriter(e.tail, emulatorLog)
 	}
 	// Never run with --help: this emulator build does not exit after printing it.
 	e.cmd = proc.Command(rie,
@@ -71,8 +79,8 @@ func tryStartEmulator(ctx context.Context, rie, bootstrap string, env []string, 
 		bootstrap)
 	e.cmd.Dir = filepath.Dir(bootstrap) // the function's working directory, as /var/task is in Lambda
 	e.cmd.Env = env
-	e.cmd.Stdout = out
-	e.cmd.Stderr = out
+	e.cmd.Stdout = stdout
+	e.cmd.Stderr = stderr
 	// The function inherits the output pipe; if it outlived the emulator,
 	// do not wait for it forever.
 	e.cmd.WaitDelay = 2 * time.Second
