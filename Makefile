@@ -12,6 +12,7 @@ RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 EVENT     ?= events/create-vpc-endpoint.json
+SCENARIO  ?= register
 
 # scripts/ensure-tools installs moto_server and cfn-lint into this virtual
 # environment when they are not on PATH (pip may not install into the system
@@ -65,8 +66,8 @@ fuzz: ## Fuzz event decoding, credential parsing and error decoding for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./atlas
 
 .PHONY: run
-run: tools build ## Register an endpoint end to end on this machine: moto, the Atlas fake, the runtime emulator.
-	$(GO) run ./cmd/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event events/create-vpc-endpoint.json
+run: tools build ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile).
+	$(GO) run ./cmd/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event events/create-vpc-endpoint.json -scenario $(SCENARIO)
 
 .PHONY: up
 up: tools build ## Start the local stack and keep it running for `make invoke`.

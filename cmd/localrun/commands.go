@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,7 +100,12 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 	var sf stackFlags
 	sf.register(fs)
 	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to invoke the function with; the samples' placeholder ids are replaced by the seeded ones")
+	scenario := fs.String("scenario", "register", "register: invoke once with -event; lifecycle: register, delete in EC2, deregister, reconcile")
 	if err := fs.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	if *scenario != "register" && *scenario != "lifecycle" {
+		fmt.Fprintf(os.Stderr, "localrun run: -scenario %q: want register or lifecycle\n", *scenario)
 		return exitCode(2)
 	}
 	raw, err := os.ReadFile(*event)
@@ -115,6 +121,9 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		con.line("local", "stopping everything")
 		s.Close()
 	}()
+	if *scenario == "lifecycle" {
+		return runLifecycle(ctx, s, con, filepath.Dir(*event))
+	}
 
 	payload, rewrites, err := s.RewriteSample(raw)
 	if err != nil {

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atlasvpce/registrar/internal/localstack"
+	"github.com/atlasvpce/registrar/internal/testsupport"
 )
 
 func TestFunctionLineCondenses(t *testing.T) {
@@ -109,5 +112,36 @@ func TestRunMissingBinaries(t *testing.T) {
 	err := runCommand(context.Background(), []string{"run", "-bootstrap", filepath.Join(dir, "bootstrap"), "-event", "../../events/manual-register.json"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "make build") {
 		t.Errorf("error = %v, want one that says to run `make build`", err)
+	}
+}
+
+// make run SCENARIO=lifecycle plays the whole life through the real binary
+// and says OK for every step.
+func TestRunLifecycleScenario(t *testing.T) {
+	t.Parallel()
+	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
+	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := runCommand(ctx, []string{"run", "-scenario", "lifecycle", "-bootstrap", bootstrap, "-rie", rie,
+		"-event", "../../events/create-vpc-endpoint.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
+	if err != nil {
+		t.Fatalf("run -scenario lifecycle: %v\n%s", err, out.String())
+	}
+	for i := 1; i <= 5; i++ {
+		if !strings.Contains(out.String(), fmt.Sprintf("OK    step %d:", i)) {
+			t.Errorf("step %d did not end OK:\n%s", i, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "FAIL") {
+		t.Errorf("output reports a failure:\n%s", out.String())
+	}
+}
+
+func TestRunUnknownScenario(t *testing.T) {
+	var out bytes.Buffer
+	if err := runCommand(context.Background(), []string{"run", "-scenario", "everything"}, &out); err == nil {
+		t.Error("an unknown scenario was accepted")
 	}
 }

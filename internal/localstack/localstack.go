@@ -51,6 +51,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/internal/motoserver"
@@ -88,6 +90,9 @@ type Options struct {
 
 	Auth       Auth          // default AuthDigest
 	APIVersion atlas.Version // ATLAS_API_VERSION; default atlas.V2
+	// Projects are further Atlas projects the fake serves with the same
+	// credentials; give the function ATLAS_PROJECT_IDS through Env.
+	Projects []atlastest.Project
 	// ServiceName is the endpoint service's AWS name on both sides. Default
 	// atlastest.DefaultEndpointServiceName. Stacks that reconcile on a shared
 	// moto_server need names of their own: reconcile lists endpoints by name.
@@ -195,6 +200,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	secretJSON, fakeOpts := credentials(opts.Auth)
 	fakeOpts.Services = []atlas.EndpointService{{ID: atlastest.DefaultServiceID, EndpointServiceName: opts.ServiceName}}
+	fakeOpts.Projects = opts.Projects
 	seeded, err := motoserver.Seed(ctx, awsCfg, motoserver.SeedInput{
 		ServiceName: opts.ServiceName,
 		SecretName:  "localstack/atlas-" + randomHex(6),
@@ -329,6 +335,28 @@ type AtlasState struct {
 	Requests            int // every request the fake received, digest challenges included
 	Authenticated       int // requests that passed authentication (token requests included)
 	Registrations       int // authenticated POSTs that add an interface endpoint
+}
+
+// NewEndpoint creates another Interface endpoint for the stack's endpoint
+// service in its VPC, as someone creating one in AWS would; no event is sent.
+func (s *Stack) NewEndpoint(ctx context.Context) (string, error) {
+	cfg, err := s.Moto.AWSConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	return motoserver.CreateEndpoint(ctx, cfg, s.VPCID, s.SubnetIDs, s.EndpointServiceName, "Interface")
+}
+
+// DeleteEndpoint deletes a VPC endpoint in moto; no event is sent.
+func (s *Stack) DeleteEndpoint(ctx context.Context, id string) error {
+	cfg, err := s.Moto.AWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := ec2.NewFromConfig(cfg).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}}); err != nil {
+		return fmt.Errorf("delete vpc endpoint %s: %w", id, err)
+	}
+	return nil
 }
 
 // State reads the Atlas side from the fake directly, so it adds no request

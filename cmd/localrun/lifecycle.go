@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/atlasvpce/registrar/atlas/atlastest"
+	"github.com/atlasvpce/registrar/handler"
+	"github.com/atlasvpce/registrar/internal/localstack"
+)
+
+// lifecycleStep is one step of the lifecycle scenario: something happens in
+// AWS (or does not), then the function is invoked with a payload, and the
+// endpoint named by check must end with the outcome want.
+type lifecycleStep struct {
+	title   string
+	prepare func(ctx context.Context) error
+	payload func() ([]byte, error)
+	check   func() string // the endpoint whose outcome is checked
+	want    string
+}
+
+// runLifecycle plays an endpoint's whole life against a running stack:
+// registration by its create event, a second endpoint so that the service
+// keeps one, deregistration by the delete event after the endpoint is
+// deleted in EC2, and reconcile (a dry run, then a real run) finding an
+// endpoint whose create event never came. It prints each result and the
+// Atlas side, and fails unless every step ends as expected.
+func runLifecycle(ctx context.Context, s *localstack.Stack, con *console, eventsDir string) error {
+	var second, missed string
+	sample := func(name string) func() ([]byte, error) {
+		return func() ([]byte, error) {
+			raw, err := os.ReadFile(filepath.Join(eventsDir, name))
+			if err != nil {
+				return nil, err
+			}
+			out, _, err := s.RewriteSample(raw)
+			return out, err
+		}
+	}
+	manual := func(v any) func() ([]byte, error) { return func() ([]byte, error) { return json.Marshal(v) } }
+	seeded := func() string { return s.EndpointID }
+	steps := []lifecycleStep{
+		{
+			title: "create event for the seeded endpoint", payload: sample("create-vpc-endpoint.json"),
+			check: seeded, want: handler.OutcomeRegistered,
+		},
+		{
+			title: "a second endpoint is created in EC2; register it by hand",
+			prepare: func(ctx context.Context) (err error) {
+				second, err = s.NewEndpoint(ctx)
+				return err
+			},
+			payload: func() ([]byte, error) { return manual(map[string]string{"vpcEndpointId": second})() },
+			check:   func() string { return second }, want: handler.OutcomeRegistered,
+		},
+		{
+			title:   "the seeded endpoint is deleted in EC2; its delete event",
+			prepare: func(ctx context.Context) error { return s.DeleteEndpoint(ctx, s.EndpointID) },
+			payload: sample("delete-vpc-endpoints.json"),
+			check:   seeded, want: handler.OutcomeDeregistered,
+		},
+		{
+			title: "a third endpoint is created, and its event is lost; reconcile dry run",
+			prepare: func(ctx context.Context) (err error) {
+				missed, err = s.NewEndpoint(ctx)
+				return err
+			},
+			payload: manual(map[string]any{"action": "reconcile", "dryRun": true}),
+			check:   func() string { return missed }, want: handler.OutcomeWouldRegister,
+		},
+		{
+			title:   "reconcile",
+			payload: manual(map[string]string{"action": "reconcile"}),
+			check:   func() string { return missed }, want: handler.OutcomeRegistered,
+		},
+	}
+	failures := 0
+	for i, st := range steps {
+		con.line("local", fmt.Sprintf("step %d: %s", i+1, st.title))
+		if st.prepare != nil {
+			if err := st.prepare(ctx); err != nil {
+				return err
+			}
+		}
+		payload, err := st.payload()
+		if err != nil {
+			return err
+		}
+		body, invokeErr := s.Invoke(ctx, payload)
+		if ctx.Err() != nil {
+			return interrupted(ctx, invokeErr)
+		}
+		got := outcomeOf(body, st.check())
+		con.block(func(out io.Writer) {
+			printResult(out, body, invokeErr)
+			if invokeErr != nil || got != st.want {
+				failures++
+				fmt.Fprintf(out, "FAIL  step %d: %s is %q, want %q\n\n", i+1, st.check(), got, st.want)
+				return
+			}
+			fmt.Fprintf(out, "OK    step %d: %s is %s\n\n", i+1, st.check(), got)
+		})
+	}
+	con.block(func(out io.Writer) { printServiceState(out, s) })
+	if failures > 0 {
+		return exitCode(1)
+	}
+	return nil
+}
+
+// outcomeOf reads an endpoint's outcome from a result: the registration's
+// own, or its entry in a deregistration or reconcile run.
+func outcomeOf(body []byte, id string) string {
+	var res handler.Result
+	if json.Unmarshal(body, &res) != nil {
+		return ""
+	}
+	if res.Endpoints == nil {
+		return res.Outcome
+	}
+	if i := slices.IndexFunc(res.Endpoints, func(e handler.EndpointResult) bool { return e.VPCEndpointID == id }); i >= 0 {
+		return res.Endpoints[i].Outcome
+	}
+	return ""
+}
+
+// printServiceState lists every interface endpoint of the stack's service.
+func printServiceState(out io.Writer, s *localstack.Stack) {
+	fmt.Fprintln(out, "Atlas (the fake) now:")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, svc := range s.Fake.Services() {
+		fmt.Fprintf(tw, "  endpoint service\t%s  %s  %s\n", svc.ID, svc.Status, svc.EndpointServiceName)
+		for _, id := range svc.InterfaceEndpoints {
+			ie, _ := s.Fake.Endpoint(svc.ID, id)
+			fmt.Fprintf(tw, "  interface endpoint\t%s  %s\n", id, ie.ConnectionStatus)
+		}
+	}
+	if len(s.Fake.Services()) == 0 {
+		fmt.Fprintf(tw, "  no endpoint service (%s was removed)\n", atlastest.DefaultServiceID)
+	}
+	_ = tw.Flush()
+}
