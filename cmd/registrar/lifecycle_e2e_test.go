@@ -45,15 +45,24 @@ func endpointOutcomes(res handler.Result) map[string]string {
 	return out
 }
 
+// uniqueName is an endpoint service name of the test's own: reconcile lists
+// endpoints by name, and the tests share one moto_server.
+func uniqueName(t *testing.T) string {
+	t.Helper()
+	var b [9]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "com.amazonaws.vpce.us-east-1.vpce-svc-" + hex.EncodeToString(b[:])[:17]
+}
+
 // The endpoint's whole life through the real binary: registered by its
 // create event, deregistered by its delete event while its service keeps a
 // companion, and a missed endpoint found by reconcile, planned by a dry run
 // first.
 func TestE2ELifecycle(t *testing.T) {
 	t.Parallel()
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	s := startStack(t, localstack.Options{ServiceName: "com.amazonaws.vpce.us-east-1.vpce-svc-" + hex.EncodeToString(b[:])[:17]})
+	s := startStack(t, localstack.Options{ServiceName: uniqueName(t)})
 	ctx := context.Background()
 	awsCfg, err := s.Moto.AWSConfig(ctx)
 	if err != nil {
