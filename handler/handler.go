@@ -469,14 +469,17 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		h.log.LogAttrs(ctx, slog.LevelInfo, "endpoint "+res.Outcome, attrs...)
 		return
 	}
-	attrs = append(attrs,
+	h.log.LogAttrs(ctx, slog.LevelError, "endpoint registration failed", append(attrs, errorAttrs(err)...)...)
+}
+
+// errorAttrs are what every failure line says about its error, and what happens next.
+func errorAttrs(err error) []slog.Attr {
+	return append([]slog.Attr{
 		slog.String("outcome", "error"),
 		slog.String("errorType", errorType(err)),
 		slog.String("error", err.Error()),
 		slog.String("next", nextAfterError(err)),
-	)
-	attrs = append(attrs, atlasAttrs(err)...)
-	h.log.LogAttrs(ctx, slog.LevelError, "endpoint registration failed", attrs...)
+	}, atlasAttrs(err)...)
 }
 
 // logBatch writes the one line of a deregistration or reconcile run: every
@@ -496,12 +499,5 @@ func (h *Handler) logBatch(ctx context.Context, res *Result, err error, took tim
 		h.log.LogAttrs(ctx, slog.LevelInfo, "endpoints "+res.Outcome, attrs...)
 		return
 	}
-	attrs = append(attrs,
-		slog.String("outcome", "error"),
-		slog.String("errorType", errorType(err)),
-		slog.String("error", err.Error()),
-		slog.String("next", nextAfterError(err)),
-	)
-	attrs = append(attrs, atlasAttrs(err)...)
-	h.log.LogAttrs(ctx, slog.LevelError, "endpoints "+res.Outcome+" with failures", attrs...)
+	h.log.LogAttrs(ctx, slog.LevelError, "endpoints "+res.Outcome+" with failures", append(attrs, errorAttrs(err)...)...)
 }
