@@ -1,6 +1,7 @@
-// Package registrar_test checks the deployment artefacts at the repository
-// root: template.yaml (the SAM template) and the sample events in events/.
-package registrar_test
+// Package deploy_test checks the deployment artefacts: the SAM template at the
+// repository root (template.yaml, where sam build looks for it) and the
+// sample events in events/ that its rule must match.
+package deploy_test
 
 import (
 	"bytes"
@@ -23,7 +24,7 @@ import (
 )
 
 const (
-	templatePath = "template.yaml"
+	templatePath = "../template.yaml"
 	functionID   = "RegistrarFunction"
 )
 
@@ -849,7 +850,7 @@ func TestTemplateCfnLint(t *testing.T) {
 // eventFiles returns the sample events by base name.
 func eventFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("events", "*.json"))
+	paths, err := filepath.Glob(filepath.Join("..", "events", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
