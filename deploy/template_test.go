@@ -1,26 +1,11 @@
-// Package deploy_test checks the deployment artefacts: the SAM template at the
-// repository root (template.yaml, where sam build looks for it) and the
-// sample events in events/ that its rule must match.
 package deploy_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 const (
@@ -28,134 +13,11 @@ const (
 	functionID   = "RegistrarFunction"
 )
 
-// loadTemplate parses template.yaml once; intrinsic short forms (!Ref, !Sub,
-// !If, ...) come back in their long JSON form ({"Ref": ...}, {"Fn::Sub": ...}).
-var loadTemplate = sync.OnceValues(func() (map[string]any, error) {
-	b, err := os.ReadFile(templatePath)
-	if err != nil {
-		return nil, err
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", templatePath, err)
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, fmt.Errorf("%s: want one YAML document", templatePath)
-	}
-	v, err := nodeValue(doc.Content[0])
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: top level is %T, want a mapping", templatePath, v)
-	}
-	return m, nil
-})
-
-// nodeValue converts a YAML node to plain Go values, rewriting CloudFormation
-// short-form tags the way CloudFormation itself reads them.
-func nodeValue(n *yaml.Node) (any, error) {
-	if n.Kind == yaml.AliasNode {
-		return nodeValue(n.Alias)
-	}
-	if tag := n.Tag; strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") {
-		name := strings.TrimPrefix(tag, "!")
-		inner := *n
-		inner.Tag = ""
-		inner.Style &^= yaml.TaggedStyle
-		var arg any
-		if n.Kind == yaml.ScalarNode {
-			arg = n.Value // intrinsic arguments written as scalars are strings
-		} else {
-			v, err := nodeValue(&inner)
-			if err != nil {
-				return nil, err
-			}
-			arg = v
-		}
-		switch name {
-		case "Ref", "Condition":
-			return map[string]any{name: arg}, nil
-		case "GetAtt":
-			if s, ok := arg.(string); ok {
-				res, attr, found := strings.Cut(s, ".")
-				if !found {
-					return nil, fmt.Errorf("line %d: !GetAtt %q lacks an attribute", n.Line, s)
-				}
-				arg = []any{res, attr}
-			}
-			return map[string]any{"Fn::GetAtt": arg}, nil
-		default:
-			return map[string]any{"Fn::" + name: arg}, nil
-		}
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := nodeValue(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[n.Content[i].Value] = v
-		}
-		return m, nil
-	case yaml.SequenceNode:
-		s := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := nodeValue(c)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, v)
-		}
-		return s, nil
-	default:
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-		return v, nil
-	}
-}
-
-// dig follows keys through nested mappings.
-func dig(v any, keys ...string) (any, bool) {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[k]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
+var centralTemplate = templateLoader(templatePath)
 
 func mustTemplate(t *testing.T) map[string]any {
 	t.Helper()
-	tpl, err := loadTemplate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tpl
-}
-
-func mustDig(t *testing.T, v any, keys ...string) any {
-	t.Helper()
-	got, ok := dig(v, keys...)
-	if !ok {
-		t.Fatalf("template has no %s", strings.Join(keys, "."))
-	}
-	return got
-}
-
-func ref(name string) map[string]any { return map[string]any{"Ref": name} }
-
-func getAtt(res, attr string) map[string]any {
-	return map[string]any{"Fn::GetAtt": []any{res, attr}}
+	return mustLoad(t, centralTemplate)
 }
 
 func functionProps(t *testing.T) map[string]any {
@@ -238,41 +100,6 @@ func TestTemplateEnvironment(t *testing.T) {
 			}
 		})
 	}
-}
-
-// allowedValue reports whether CloudFormation would accept value for the
-// parameter, judged by its AllowedPattern, AllowedValues and Min/MaxValue.
-// The patterns use no syntax on which Go's RE2 and CloudFormation's Java
-// regular expressions differ.
-func allowedValue(param map[string]any, value string) (bool, error) {
-	if p, ok := param["AllowedPattern"].(string); ok {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			return false, err
-		}
-		// CloudFormation matches the whole value.
-		if loc := re.FindStringIndex(value); loc == nil || loc[0] != 0 || loc[1] != len(value) {
-			return false, nil
-		}
-	}
-	if vs, ok := param["AllowedValues"].([]any); ok {
-		if !slices.ContainsFunc(vs, func(v any) bool { return fmt.Sprint(v) == value }) {
-			return false, nil
-		}
-	}
-	if param["Type"] == "Number" {
-		var n float64
-		if _, err := fmt.Sscan(value, &n); err != nil {
-			return false, nil
-		}
-		if minV, ok := param["MinValue"].(int); ok && n < float64(minV) {
-			return false, nil
-		}
-		if maxV, ok := param["MaxValue"].(int); ok && n > float64(maxV) {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 func TestTemplateParameters(t *testing.T) {
@@ -470,25 +297,6 @@ func functionStatements(t *testing.T) []statement {
 	return out
 }
 
-// stringList accepts IAM's "one string or a list of strings".
-func stringList(v any) ([]string, bool) {
-	switch v := v.(type) {
-	case string:
-		return []string{v}, true
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s)
-		}
-		return out, true
-	}
-	return nil, false
-}
-
 func TestTemplatePolicies(t *testing.T) {
 	t.Parallel()
 	tpl := mustTemplate(t)
@@ -615,48 +423,6 @@ func contractPattern(deregister bool) map[string]any {
 	}
 }
 
-// resolveIf replaces every Fn::If in v with the branch conds selects, as
-// CloudFormation does at deploy time. An unknown condition is an error.
-func resolveIf(v any, conds map[string]bool) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 {
-			if len(args) != 3 {
-				return nil, fmt.Errorf("Fn::If with %d arguments", len(args))
-			}
-			name, _ := args[0].(string)
-			c, ok := conds[name]
-			if !ok {
-				return nil, fmt.Errorf("condition %q is not set", name)
-			}
-			if c {
-				return resolveIf(args[1], conds)
-			}
-			return resolveIf(args[2], conds)
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := resolveIf(e, conds)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := resolveIf(e, conds)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
-	}
-	return v, nil
-}
-
 // rulePattern is the rule's pattern as deployed with DeregisterOnDelete set to deregister.
 func rulePattern(t *testing.T, deregister bool) any {
 	t.Helper()
@@ -715,25 +481,6 @@ func TestTemplateEventRule(t *testing.T) {
 				t.Errorf("%s: %v", strings.Join(tt.path, "."), err)
 			}
 		})
-	}
-}
-
-func intBetween(lo, hi int) func(any) error {
-	return func(v any) error {
-		n, ok := v.(int)
-		if !ok || n < lo || n > hi {
-			return fmt.Errorf("got %#v, want an integer in [%d, %d]", v, lo, hi)
-		}
-		return nil
-	}
-}
-
-func equals(want any) func(any) error {
-	return func(v any) error {
-		if !reflect.DeepEqual(v, want) {
-			return fmt.Errorf("got %#v, want %#v", v, want)
-		}
-		return nil
 	}
 }
 
@@ -834,78 +581,7 @@ func TestTemplateOutputs(t *testing.T) {
 
 func TestTemplateCfnLint(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("cfn-lint")
-	if err != nil {
-		t.Fatal("cfn-lint not found: pip install cfn-lint")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	// Any finding, informational included, makes cfn-lint exit non-zero.
-	out, err := exec.CommandContext(ctx, bin, templatePath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cfn-lint %s: %v\n%s", templatePath, err, out)
-	}
-}
-
-// eventFiles returns the sample events by base name.
-func eventFiles(t *testing.T) map[string][]byte {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("..", "events", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatal("no events/*.json files")
-	}
-	files := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[filepath.Base(p)] = b
-	}
-	return files
-}
-
-func decodeObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	return m, nil
-}
-
-func TestTemplateEventFiles(t *testing.T) {
-	t.Parallel()
-	envelope := []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
-	for name, b := range eventFiles(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if !json.Valid(b) {
-				t.Fatal("not valid JSON")
-			}
-			m, err := decodeObject(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := m["detail-type"]; !ok {
-				return // a direct invocation payload, not an EventBridge event
-			}
-			for _, k := range envelope {
-				if _, ok := m[k]; !ok {
-					t.Errorf("EventBridge envelope lacks %q", k)
-				}
-			}
-		})
-	}
+	cfnLint(t, templatePath)
 }
 
 func TestTemplatePatternMatchesEvents(t *testing.T) {
@@ -944,166 +620,6 @@ func TestTemplatePatternMatchesEvents(t *testing.T) {
 			}
 		})
 	}
-}
-
-// matchPattern reports whether the event matches the pattern under
-// EventBridge's rules, for the part of the pattern language used here:
-// lists of exact values (strings, numbers, booleans, null) and
-// {"exists": bool}. Any other operator is an error rather than a guess.
-//
-// Like EventBridge (aws/event-ruler), both sides are flattened to leaf paths;
-// arrays in the event are transparent, so a leaf matches if any element
-// matches; a JSON null is a present leaf with the value null. Array-consistent
-// matching across sibling fields is not modelled; the pattern has no such
-// fields.
-func matchPattern(pattern any, event []byte) (bool, error) {
-	var p, e any
-	// Normalise the pattern to JSON types (float64 numbers).
-	pb, err := json.Marshal(pattern)
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(pb, &p); err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(event, &e); err != nil {
-		return false, err
-	}
-	pm, ok := p.(map[string]any)
-	if !ok {
-		return false, fmt.Errorf("pattern is %T, want an object", p)
-	}
-	rules := make(map[string][]any)
-	if err := flattenPattern(pm, "", rules); err != nil {
-		return false, err
-	}
-	leaves := make(map[string][]any)
-	flattenEvent(e, "", leaves)
-	for path, matchers := range rules {
-		ok, err := matchLeaf(matchers, leaves[path])
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", path, err)
-		}
-		if !ok {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-func join(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-func flattenPattern(m map[string]any, prefix string, out map[string][]any) error {
-	for k, v := range m {
-		switch v := v.(type) {
-		case map[string]any:
-			if err := flattenPattern(v, join(prefix, k), out); err != nil {
-				return err
-			}
-		case []any:
-			out[join(prefix, k)] = v
-		default:
-			return fmt.Errorf("pattern field %s is %T; EventBridge wants an array or object", join(prefix, k), v)
-		}
-	}
-	return nil
-}
-
-func flattenEvent(v any, path string, out map[string][]any) {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, c := range v {
-			flattenEvent(c, join(path, k), out)
-		}
-	case []any:
-		for _, c := range v {
-			flattenEvent(c, path, out)
-		}
-	default:
-		out[path] = append(out[path], v)
-	}
-}
-
-func matchLeaf(matchers, values []any) (bool, error) {
-	for _, m := range matchers {
-		if op, ok := m.(map[string]any); ok {
-			exists, isExists := op["exists"].(bool)
-			if len(op) != 1 || !isExists {
-				return false, fmt.Errorf("unsupported pattern operator %v", op)
-			}
-			if exists == (len(values) > 0) {
-				return true, nil
-			}
-			continue
-		}
-		switch m.(type) {
-		case string, float64, bool, nil:
-		default:
-			return false, fmt.Errorf("unsupported pattern value %v", m)
-		}
-		for _, v := range values {
-			// Strings, numbers, booleans and null never match each other.
-			if m == v {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
-
-func TestTemplateMatcher(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, pattern, event string
-		want                 bool
-	}{
-		{"exact", `{"a":["x"]}`, `{"a":"x"}`, true},
-		{"any of", `{"a":["x","y"]}`, `{"a":"y"}`, true},
-		{"mismatch", `{"a":["x"]}`, `{"a":"z"}`, false},
-		{"missing field", `{"a":["x"]}`, `{"b":"x"}`, false},
-		{"nested", `{"d":{"a":["x"]}}`, `{"d":{"a":"x","b":1}}`, true},
-		{"object is not a leaf", `{"d":["x"]}`, `{"d":{"a":"x"}}`, false},
-		{"event array", `{"a":["x"]}`, `{"a":["w","x"]}`, true},
-		{"array of objects", `{"d":{"a":["x"]}}`, `{"d":[{"a":"w"},{"a":"x"}]}`, true},
-		{"string is not number", `{"a":["1"]}`, `{"a":1}`, false},
-		{"number", `{"a":[1]}`, `{"a":1}`, true},
-		{"null", `{"a":[null]}`, `{"a":null}`, true},
-		{"empty string is not null", `{"a":[""]}`, `{"a":null}`, false},
-		{"exists false on absent", `{"e":[{"exists":false}]}`, `{"a":"x"}`, true},
-		{"exists false on value", `{"e":[{"exists":false}]}`, `{"e":"Client.UnauthorizedOperation"}`, false},
-		// Why the rule has no errorCode filter: a null is a present value.
-		{"exists false on null", `{"e":[{"exists":false}]}`, `{"e":null}`, false},
-		{"exists true on null", `{"e":[{"exists":true}]}`, `{"e":null}`, true},
-		{"all fields must match", `{"a":["x"],"b":["y"]}`, `{"a":"x","b":"z"}`, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var pattern any
-			if err := json.Unmarshal([]byte(tt.pattern), &pattern); err != nil {
-				t.Fatal(err)
-			}
-			got, err := matchPattern(pattern, []byte(tt.event))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("match(%s, %s) = %v, want %v", tt.pattern, tt.event, got, tt.want)
-			}
-		})
-	}
-	t.Run("unsupported operator", func(t *testing.T) {
-		t.Parallel()
-		pattern := map[string]any{"a": []any{map[string]any{"prefix": "x"}}}
-		if _, err := matchPattern(pattern, []byte(`{"a":"xy"}`)); err == nil {
-			t.Error("prefix pattern accepted; the matcher must refuse what it does not model")
-		}
-	})
 }
 
 // The reconcile schedule is its own rule, present only with a schedule, and
