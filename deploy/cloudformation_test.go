@@ -212,48 +212,6 @@ func stringList(v any) ([]string, bool) {
 	return nil, false
 }
 
-// resolveIf replaces every Fn::If in v with the branch conds selects, as
-// CloudFormation does at deploy time. An unknown condition is an error.
-func resolveIf(v any, conds map[string]bool) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 {
-			if len(args) != 3 {
-				return nil, fmt.Errorf("Fn::If with %d arguments", len(args))
-			}
-			name, _ := args[0].(string)
-			c, ok := conds[name]
-			if !ok {
-				return nil, fmt.Errorf("condition %q is not set", name)
-			}
-			if c {
-				return resolveIf(args[1], conds)
-			}
-			return resolveIf(args[2], conds)
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := resolveIf(e, conds)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := resolveIf(e, conds)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
-	}
-	return v, nil
-}
-
 func intBetween(lo, hi int) func(any) error {
 	return func(v any) error {
 		n, ok := v.(int)
@@ -288,4 +246,340 @@ func cfnLint(t *testing.T, path string) {
 	if err != nil {
 		t.Fatalf("cfn-lint %s: %v\n%s", path, err, out)
 	}
+}
+
+// pseudoParameters are the values deployed() gives CloudFormation's pseudo
+// parameters unless a test sets them.
+var pseudoParameters = map[string]string{
+	"AWS::Partition": "aws",
+	"AWS::Region":    "us-east-1",
+	"AWS::AccountId": "111111111111",
+	"AWS::StackName": "registrar",
+	"AWS::URLSuffix": "amazonaws.com",
+}
+
+// stack is a template as CloudFormation would deploy it with some parameter
+// values: every condition evaluated, Fn::If branches chosen, parameters and
+// pseudo parameters substituted into Ref and Fn::Sub, AWS::NoValue dropped.
+type stack struct {
+	tpl    map[string]any
+	values map[string]string // parameters and pseudo parameters
+	conds  map[string]bool
+}
+
+// deployed evaluates tpl with the given values; parameters not in values
+// take their Default, and one without a Default is an error, as in
+// CloudFormation.
+func deployed(tpl map[string]any, values map[string]string) (*stack, error) {
+	s := &stack{tpl: tpl, values: make(map[string]string), conds: make(map[string]bool)}
+	for k, v := range pseudoParameters {
+		s.values[k] = v
+	}
+	params, _ := tpl["Parameters"].(map[string]any)
+	for name, p := range params {
+		if d, ok := dig(p, "Default"); ok {
+			s.values[name] = fmt.Sprint(d)
+		}
+	}
+	for k, v := range values {
+		_, isParam := params[k]
+		if _, isPseudo := pseudoParameters[k]; !isParam && !isPseudo {
+			return nil, fmt.Errorf("%s is not a parameter of the template", k)
+		}
+		s.values[k] = v
+	}
+	for name := range params {
+		if _, ok := s.values[name]; !ok {
+			return nil, fmt.Errorf("parameter %s has no Default and no value", name)
+		}
+	}
+	conds, _ := tpl["Conditions"].(map[string]any)
+	for name := range conds {
+		if _, err := s.condition(name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// condition evaluates the named condition; seen detects cycles.
+func (s *stack) condition(name string, seen []string) (bool, error) {
+	if v, ok := s.conds[name]; ok {
+		return v, nil
+	}
+	if slices.Contains(seen, name) {
+		return false, fmt.Errorf("condition %s refers to itself", name)
+	}
+	expr, ok := dig(s.tpl, "Conditions", name)
+	if !ok {
+		return false, fmt.Errorf("condition %s is not defined", name)
+	}
+	v, err := s.boolean(expr, append(seen, name))
+	if err != nil {
+		return false, fmt.Errorf("condition %s: %w", name, err)
+	}
+	s.conds[name] = v
+	return v, nil
+}
+
+// boolean evaluates a condition function (Fn::Equals, Fn::Not, Fn::And,
+// Fn::Or, Condition), as used in Conditions and in Rules assertions.
+func (s *stack) boolean(expr any, seen []string) (bool, error) {
+	m, ok := expr.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false, fmt.Errorf("%#v is not a condition function", expr)
+	}
+	for fn, arg := range m {
+		if fn == "Condition" {
+			name, _ := arg.(string)
+			return s.condition(name, seen)
+		}
+		args, ok := arg.([]any)
+		if !ok {
+			return false, fmt.Errorf("%s takes a list, got %#v", fn, arg)
+		}
+		switch fn {
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Equals takes 2 arguments, got %d", len(args))
+			}
+			a, err := s.resolve(args[0])
+			if err != nil {
+				return false, err
+			}
+			b, err := s.resolve(args[1])
+			if err != nil {
+				return false, err
+			}
+			as, aok := a.(string)
+			bs, bok := b.(string)
+			if !aok || !bok {
+				return false, fmt.Errorf("Fn::Equals compares strings, got %#v and %#v", a, b)
+			}
+			return as == bs, nil
+		case "Fn::Not":
+			if len(args) != 1 {
+				return false, fmt.Errorf("Fn::Not takes 1 argument, got %d", len(args))
+			}
+			v, err := s.boolean(args[0], seen)
+			return !v, err
+		case "Fn::And", "Fn::Or":
+			if len(args) < 2 || len(args) > 10 {
+				return false, fmt.Errorf("%s takes 2 to 10 arguments, got %d", fn, len(args))
+			}
+			all, some := true, false
+			for _, a := range args {
+				v, err := s.boolean(a, seen)
+				if err != nil {
+					return false, err
+				}
+				all, some = all && v, some || v
+			}
+			if fn == "Fn::And" {
+				return all, nil
+			}
+			return some, nil
+		}
+		return false, fmt.Errorf("%s is not a condition function this evaluator knows", fn)
+	}
+	panic("unreachable")
+}
+
+// noValue stands for AWS::NoValue until resolve drops it.
+type noValueType struct{}
+
+var noValue noValueType
+
+var subVariable = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// resolve returns v as deployed. A Ref to a resource, Fn::GetAtt and any
+// Fn::Sub naming a resource stay as they are: their values exist only in AWS.
+func (s *stack) resolve(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			if name, ok := x["Ref"].(string); ok {
+				if name == "AWS::NoValue" {
+					return noValue, nil
+				}
+				if val, ok := s.values[name]; ok {
+					return val, nil
+				}
+				return x, nil
+			}
+			if args, ok := x["Fn::If"].([]any); ok {
+				if len(args) != 3 {
+					return nil, fmt.Errorf("Fn::If takes 3 arguments, got %d", len(args))
+				}
+				name, _ := args[0].(string)
+				c, err := s.condition(name, nil)
+				if err != nil {
+					return nil, err
+				}
+				if c {
+					return s.resolve(args[1])
+				}
+				return s.resolve(args[2])
+			}
+			if str, ok := x["Fn::Sub"].(string); ok {
+				return s.sub(x, str), nil
+			}
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			r, err := s.resolve(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			if r != noValue {
+				out[k] = r
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, 0, len(x))
+		for i, e := range x {
+			r, err := s.resolve(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			if r != noValue {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// sub substitutes parameters and pseudo parameters into an Fn::Sub string;
+// if it names anything else (a resource, an attribute), the Fn::Sub stays.
+func (s *stack) sub(orig map[string]any, str string) any {
+	resolvable := true
+	out := subVariable.ReplaceAllStringFunc(str, func(m string) string {
+		name := m[2 : len(m)-1]
+		if strings.HasPrefix(name, "!") {
+			return "${" + name[1:] + "}" // ${!Literal} is written as ${Literal}
+		}
+		v, ok := s.values[name]
+		if !ok {
+			resolvable = false
+		}
+		return v
+	})
+	if !resolvable {
+		return orig
+	}
+	return out
+}
+
+// resources returns the resources CloudFormation would create, resolved:
+// those whose Condition is false are left out.
+func (s *stack) resources() (map[string]map[string]any, error) {
+	all, _ := s.tpl["Resources"].(map[string]any)
+	out := make(map[string]map[string]any, len(all))
+	for id, r := range all {
+		if name, ok := dig(r, "Condition"); ok {
+			c, err := s.condition(fmt.Sprint(name), nil)
+			if err != nil {
+				return nil, fmt.Errorf("resource %s: %w", id, err)
+			}
+			if !c {
+				continue
+			}
+		}
+		v, err := s.resolve(r)
+		if err != nil {
+			return nil, fmt.Errorf("resource %s: %w", id, err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("resource %s is not a mapping", id)
+		}
+		out[id] = m
+	}
+	return out, nil
+}
+
+// ruleHolds reports whether the template's Rules section lets a stack with
+// these values be created: every rule that applies (its RuleCondition holds,
+// or it has none) must have all its assertions hold. failed names the
+// first assertion that does not.
+func (s *stack) ruleHolds() (ok bool, failed string, err error) {
+	rules, _ := s.tpl["Rules"].(map[string]any)
+	for name, r := range rules {
+		if rc, has := dig(r, "RuleCondition"); has {
+			applies, err := s.boolean(rc, nil)
+			if err != nil {
+				return false, "", fmt.Errorf("rule %s: %w", name, err)
+			}
+			if !applies {
+				continue
+			}
+		}
+		asserts, _ := dig(r, "Assertions")
+		list, isList := asserts.([]any)
+		if !isList || len(list) == 0 {
+			return false, "", fmt.Errorf("rule %s has no Assertions", name)
+		}
+		for i, a := range list {
+			expr, has := dig(a, "Assert")
+			if !has {
+				return false, "", fmt.Errorf("rule %s assertion %d has no Assert", name, i)
+			}
+			v, err := s.boolean(expr, nil)
+			if err != nil {
+				return false, "", fmt.Errorf("rule %s assertion %d: %w", name, i, err)
+			}
+			if !v {
+				return false, name, nil
+			}
+		}
+	}
+	return true, "", nil
+}
+
+func mustDeploy(t *testing.T, tpl map[string]any, values map[string]string) *stack {
+	t.Helper()
+	s, err := deployed(tpl, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustResources(t *testing.T, s *stack) map[string]map[string]any {
+	t.Helper()
+	r, err := s.resources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func sub(s string) map[string]any { return map[string]any{"Fn::Sub": s} }
+
+// policyStatements returns the statements of an IAM policy document,
+// accepting IAM's "one statement or a list".
+func policyStatements(doc any) ([]map[string]any, error) {
+	st, ok := dig(doc, "Statement")
+	if !ok {
+		return nil, fmt.Errorf("policy document %#v has no Statement", doc)
+	}
+	if one, ok := st.(map[string]any); ok {
+		return []map[string]any{one}, nil
+	}
+	list, ok := st.([]any)
+	if !ok {
+		return nil, fmt.Errorf("Statement is %T, want a list", st)
+	}
+	out := make([]map[string]any, 0, len(list))
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("Statement[%d] is not a mapping", i)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }

@@ -2,8 +2,10 @@ package deploy_test
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,6 +20,25 @@ var centralTemplate = templateLoader(templatePath)
 func mustTemplate(t *testing.T) map[string]any {
 	t.Helper()
 	return mustLoad(t, centralTemplate)
+}
+
+// centralValues are parameter values for a deployment of template.yaml: the
+// required ones, then the overrides.
+func centralValues(overrides map[string]string) map[string]string {
+	v := map[string]string{
+		"AtlasProjectId": "5f0a1b2c3d4e5f6a7b8c9d0e",
+		"AtlasSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:atlas/registrar-AbC123",
+	}
+	for k, o := range overrides {
+		v[k] = o
+	}
+	return v
+}
+
+// deployedCentral is template.yaml as deployed with these parameter values.
+func deployedCentral(t *testing.T, overrides map[string]string) *stack {
+	t.Helper()
+	return mustDeploy(t, mustTemplate(t), centralValues(overrides))
 }
 
 func functionProps(t *testing.T) map[string]any {
@@ -84,6 +105,9 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_POLL_MAX", "AtlasPollMax"},
 		{"ATLAS_ALLOW_SERVICE_REMOVAL", "AllowServiceRemoval"},
 		{"RECONCILE_DELETE_ORPHANS", "ReconcileDeleteOrphans"},
+		{"ATLAS_PROJECT_IDS", "AtlasProjectIds"},
+		{"ALLOWED_ACCOUNT_IDS", "AllowedAccountIds"},
+		{"MEMBER_ROLE_NAME", "MemberRoleName"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable, func(t *testing.T) {
@@ -112,9 +136,22 @@ func TestTemplateParameters(t *testing.T) {
 		invalid []string
 	}{
 		{
+			// Optional since AtlasProjectIds; the rule AtlasProjectGiven
+			// requires one of the two.
 			name:    "AtlasProjectId",
-			valid:   []string{"5f0a1b2c3d4e5f6a7b8c9d0e"},
-			invalid: []string{"", "5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0", "5f0a1b2c3d4e5f6a7b8c9d0e0", "../5f0a1b2c3d4e5f6a7b8c"},
+			deflt:   "",
+			valid:   []string{"", "5f0a1b2c3d4e5f6a7b8c9d0e"},
+			invalid: []string{"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0", "5f0a1b2c3d4e5f6a7b8c9d0e0", "../5f0a1b2c3d4e5f6a7b8c", "5f0a1b2c3d4e5f6a7b8c9d0e,6a0a1b2c3d4e5f6a7b8c9d0f"},
+		},
+		{
+			name:  "AtlasProjectIds",
+			deflt: "",
+			valid: []string{"", "5f0a1b2c3d4e5f6a7b8c9d0e", "5f0a1b2c3d4e5f6a7b8c9d0e,6a0a1b2c3d4e5f6a7b8c9d0f,7b0a1b2c3d4e5f6a7b8c9d0a"},
+			invalid: []string{
+				"5f0a1b2c3d4e5f6a7b8c9d0e,", ",5f0a1b2c3d4e5f6a7b8c9d0e", "5f0a1b2c3d4e5f6a7b8c9d0e,,6a0a1b2c3d4e5f6a7b8c9d0f",
+				"5f0a1b2c3d4e5f6a7b8c9d0e, 6a0a1b2c3d4e5f6a7b8c9d0f", "5f0a1b2c3d4e5f6a7b8c9d0e;6a0a1b2c3d4e5f6a7b8c9d0f",
+				"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0",
+			},
 		},
 		{
 			name: "AtlasSecretArn",
@@ -211,6 +248,31 @@ func TestTemplateParameters(t *testing.T) {
 			deflt:   "",
 			valid:   []string{"", "arn:aws:sns:us-east-1:123456789012:ops-alarms"},
 			invalid: []string{"ops-alarms", "arn:aws:sqs:us-east-1:123456789012:ops-alarms"},
+		},
+		{
+			name:    "OrganizationId",
+			deflt:   "",
+			valid:   []string{"", "o-a1b2c3d4e5", "o-" + strings.Repeat("a1", 16)},
+			invalid: []string{"o-", "o-a1b2c3d4e", "o-" + strings.Repeat("a1", 16) + "a", "o-A1B2C3D4E5", "a1b2c3d4e5", "r-a1b2", "*", " o-a1b2c3d4e5"},
+		},
+		{
+			name:    "AllowedAccountIds",
+			deflt:   "",
+			valid:   []string{"", "222222222222", "222222222222,333333333333,444444444444"},
+			invalid: []string{"*", "22222222222", "2222222222222", "222222222222,", ",222222222222", "222222222222, 333333333333", "222222222222;333333333333", "arn:aws:iam::222222222222:root"},
+		},
+		{
+			name:    "MemberRoleName",
+			deflt:   "atlas-vpce-registrar-member",
+			valid:   []string{"atlas-vpce-registrar-member", "r", "Role+=,.@_-1", strings.Repeat("r", 64)},
+			invalid: []string{"", "*", "atlas-*", "path/role", "role name", strings.Repeat("r", 65), "arn:aws:iam::222222222222:role/r"},
+		},
+		{
+			// "default" matches the pattern; the rule EventBusIsCustom refuses it.
+			name:    "EventBusName",
+			deflt:   "atlas-vpce-registrar",
+			valid:   []string{"atlas-vpce-registrar", "ops.bus_1-x", strings.Repeat("b", 256)},
+			invalid: []string{"", "a/b", "bus name", strings.Repeat("b", 257), "arn:aws:events:us-east-1:111111111111:event-bus/b"},
 		},
 	}
 	for _, tt := range tests {
@@ -318,6 +380,11 @@ func TestTemplatePolicies(t *testing.T) {
 				"kms:ViaService": map[string]any{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
 			}},
 		},
+		{
+			action:    "sts:AssumeRole",
+			resource:  sub("arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"),
+			condition: "HasAllowedAccounts",
+		},
 	}
 	allowed := make(map[string]bool)
 	for _, tt := range tests {
@@ -423,23 +490,24 @@ func contractPattern(deregister bool) map[string]any {
 	}
 }
 
-// rulePattern is the rule's pattern as deployed with DeregisterOnDelete set to deregister.
-func rulePattern(t *testing.T, deregister bool) any {
-	t.Helper()
-	p, err := resolveIf(mustDig(t, eventRule(t), "Pattern"), map[string]bool{"DeregistersOnDelete": deregister})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+// ruleDeadLetterQueues names the function's EventBridge rules and the
+// dead-letter queue SAM creates for each: the default bus's rule sees this
+// account's calls in this region; the rule on the registrar's own bus sees
+// the calls member accounts and other regions forward (member-account.yaml).
+var ruleDeadLetterQueues = map[string]string{
+	"VpcEndpointCalls":          "RuleDeadLetterQueue",
+	"ForwardedVpcEndpointCalls": "ForwardedRuleDeadLetterQueue",
 }
 
-// eventRule returns the function's single EventBridgeRule event source.
-func eventRule(t *testing.T) map[string]any {
+// eventRules returns the function's event sources, every one an
+// EventBridgeRule, by name.
+func eventRules(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	events, ok := functionProps(t)["Events"].(map[string]any)
-	if !ok || len(events) != 1 {
-		t.Fatalf("Events = %#v, want exactly one event source", functionProps(t)["Events"])
+	if !ok {
+		t.Fatalf("Events = %#v, want a mapping", functionProps(t)["Events"])
 	}
+	out := make(map[string]map[string]any, len(events))
 	for name, e := range events {
 		if typ, _ := dig(e, "Type"); typ != "EventBridgeRule" {
 			t.Fatalf("event %s Type = %v, want EventBridgeRule", name, typ)
@@ -448,39 +516,72 @@ func eventRule(t *testing.T) map[string]any {
 		if !ok {
 			t.Fatalf("event %s Properties is not a mapping", name)
 		}
-		return props
+		out[name] = props
 	}
-	panic("unreachable")
+	return out
+}
+
+// rulePattern is the named rule's pattern as deployed with DeregisterOnDelete set to deregister.
+func rulePattern(t *testing.T, rule string, deregister bool) any {
+	t.Helper()
+	props, ok := eventRules(t)[rule]
+	if !ok {
+		t.Fatalf("no event rule %s", rule)
+	}
+	s := deployedCentral(t, map[string]string{"DeregisterOnDelete": strconv.FormatBool(deregister)})
+	p, err := s.resolve(mustDig(t, props, "Pattern"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestTemplateEventRule(t *testing.T) {
 	t.Parallel()
-	rule := eventRule(t)
-	tests := []struct {
-		name  string
-		path  []string
-		check func(v any) error
-	}{
-		{"pattern is the contract", []string{"Pattern"}, func(any) error {
-			for _, d := range []bool{true, false} {
-				if got, want := rulePattern(t, d), contractPattern(d); !reflect.DeepEqual(got, want) {
-					return fmt.Errorf("DeregisterOnDelete=%v: got %#v, want %#v", d, got, want)
-				}
-			}
-			return nil
-		}},
-		{"retry attempts bounded", []string{"RetryPolicy", "MaximumRetryAttempts"}, intBetween(0, 185)},
-		{"retry age bounded", []string{"RetryPolicy", "MaximumEventAgeInSeconds"}, intBetween(60, 86400)},
-		{"dead-letter queue is SQS", []string{"DeadLetterConfig", "Type"}, equals("SQS")},
-		{"dead-letter queue id", []string{"DeadLetterConfig", "QueueLogicalId"}, equals("RuleDeadLetterQueue")},
+	rules := eventRules(t)
+	var names []string
+	for name := range rules {
+		names = append(names, name)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if err := tt.check(mustDig(t, rule, tt.path...)); err != nil {
-				t.Errorf("%s: %v", strings.Join(tt.path, "."), err)
-			}
-		})
+	if want := slices.Collect(maps.Keys(ruleDeadLetterQueues)); !sameSet(names, want) {
+		t.Fatalf("event rules = %v, want %v", names, want)
+	}
+	for name, queue := range ruleDeadLetterQueues {
+		rule := rules[name]
+		// Only the forwarded calls' rule sits on the registrar's bus; the
+		// other has no EventBusName, which is the default bus.
+		var bus any
+		if name == "ForwardedVpcEndpointCalls" {
+			bus = ref("RegistrarEventBus")
+		}
+		tests := []struct {
+			name  string
+			check func() error
+		}{
+			{"pattern is the contract", func() error {
+				for _, d := range []bool{true, false} {
+					if got, want := rulePattern(t, name, d), contractPattern(d); !reflect.DeepEqual(got, want) {
+						return fmt.Errorf("DeregisterOnDelete=%v: got %#v, want %#v", d, got, want)
+					}
+				}
+				return nil
+			}},
+			{"event bus", func() error { return equals(bus)(rule["EventBusName"]) }},
+			{"retry attempts bounded", func() error { return intBetween(0, 185)(mustDig(t, rule, "RetryPolicy", "MaximumRetryAttempts")) }},
+			{"retry age bounded", func() error {
+				return intBetween(60, 86400)(mustDig(t, rule, "RetryPolicy", "MaximumEventAgeInSeconds"))
+			}},
+			{"dead-letter queue is SQS", func() error { return equals("SQS")(mustDig(t, rule, "DeadLetterConfig", "Type")) }},
+			{"dead-letter queue id", func() error { return equals(queue)(mustDig(t, rule, "DeadLetterConfig", "QueueLogicalId")) }},
+		}
+		for _, tt := range tests {
+			t.Run(name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				if err := tt.check(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 
@@ -523,6 +624,7 @@ func TestTemplateAlarms(t *testing.T) {
 	}{
 		{"FailureQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("FailureQueue", "QueueName")},
 		{"RuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("RuleDeadLetterQueue", "QueueName")},
+		{"ForwardedRuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("ForwardedRuleDeadLetterQueue", "QueueName")},
 		{"FunctionErrorsAlarm", "AWS/Lambda", "Errors", ref(functionID)},
 	}
 	for _, tt := range tests {
@@ -568,6 +670,11 @@ func TestTemplateOutputs(t *testing.T) {
 		{"FunctionArn", getAtt(functionID, "Arn")},
 		{"FailureQueueUrl", ref("FailureQueue")},
 		{"RuleDeadLetterQueueUrl", ref("RuleDeadLetterQueue")},
+		{"ForwardedRuleDeadLetterQueueUrl", ref("ForwardedRuleDeadLetterQueue")},
+		// SAM names the role it generates <function>Role; cfn-lint, which
+		// applies the transform, fails if that changes.
+		{"FunctionRoleArn", getAtt(functionID+"Role", "Arn")},
+		{"EventBusArn", getAtt("RegistrarEventBus", "Arn")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -603,22 +710,24 @@ func TestTemplatePatternMatchesEvents(t *testing.T) {
 		{"scheduled-reconcile.json", true, false},
 		{"manual-register.json", true, false},
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/DeregisterOnDelete=%v", tt.file, tt.deregister), func(t *testing.T) {
-			t.Parallel()
-			pattern := rulePattern(t, tt.deregister)
-			b, ok := files[tt.file]
-			if !ok {
-				t.Fatalf("events/%s is missing", tt.file)
-			}
-			got, err := matchPattern(pattern, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("match = %v, want %v", got, tt.want)
-			}
-		})
+	for rule := range ruleDeadLetterQueues {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/%s/DeregisterOnDelete=%v", rule, tt.file, tt.deregister), func(t *testing.T) {
+				t.Parallel()
+				pattern := rulePattern(t, rule, tt.deregister)
+				b, ok := files[tt.file]
+				if !ok {
+					t.Fatalf("events/%s is missing", tt.file)
+				}
+				got, err := matchPattern(pattern, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != tt.want {
+					t.Errorf("match = %v, want %v", got, tt.want)
+				}
+			})
+		}
 	}
 }
 
@@ -661,5 +770,192 @@ func TestTemplateReconcileSchedule(t *testing.T) {
 	// No Input: the function reads EventBridge's own Scheduled Event as a reconcile.
 	if _, has := targets[0].(map[string]any)["Input"]; has {
 		t.Errorf("the schedule's target sets Input; the function expects the Scheduled Event itself")
+	}
+}
+
+// deployedStatements returns every statement of the function's Policies as
+// deployed: conditional policies included or left out, Fn::Sub resolved.
+func deployedStatements(t *testing.T, s *stack) []map[string]any {
+	t.Helper()
+	fn, ok := mustResources(t, s)[functionID]
+	if !ok {
+		t.Fatalf("%s is not deployed", functionID)
+	}
+	policies, ok := mustDig(t, fn, "Properties", "Policies").([]any)
+	if !ok {
+		t.Fatal("Policies is not a list")
+	}
+	var out []map[string]any
+	for i, p := range policies {
+		stmts, err := policyStatements(p)
+		if err != nil {
+			t.Fatalf("Policies[%d]: %v", i, err)
+		}
+		out = append(out, stmts...)
+	}
+	return out
+}
+
+// The function may assume member roles only when other accounts are
+// allowed, and then only roles of MemberRoleName, in any account: each
+// member role trusts this function's role alone.
+func TestTemplateAssumeMemberRole(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		values map[string]string
+		want   []map[string]any // the sts statements
+	}{
+		{name: "this account only", values: map[string]string{"AllowedAccountIds": ""}},
+		{
+			name:   "member accounts",
+			values: map[string]string{"AllowedAccountIds": "222222222222,333333333333"},
+			want: []map[string]any{{
+				"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+				"Resource": "arn:aws:iam::*:role/atlas-vpce-registrar-member",
+			}},
+		},
+		{
+			name: "another name and partition",
+			values: map[string]string{
+				"AllowedAccountIds": "222222222222", "MemberRoleName": "registrar-reader", "AWS::Partition": "aws-us-gov",
+				"AtlasSecretArn": "arn:aws-us-gov:secretsmanager:us-gov-west-1:111111111111:secret:atlas-AbC123",
+			},
+			want: []map[string]any{{
+				"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+				"Resource": "arn:aws-us-gov:iam::*:role/registrar-reader",
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []map[string]any
+			var actions []string
+			for _, st := range deployedStatements(t, deployedCentral(t, tt.values)) {
+				a, _ := stringList(st["Action"])
+				actions = append(actions, a...)
+				if slices.ContainsFunc(a, func(s string) bool { return strings.HasPrefix(s, "sts:") }) {
+					got = append(got, st)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("sts statements = %#v, want %#v", got, tt.want)
+			}
+			// Nothing else changes with the member accounts.
+			want := []string{"ec2:DescribeVpcEndpoints", "secretsmanager:GetSecretValue"}
+			if len(tt.want) > 0 {
+				want = append(want, "sts:AssumeRole")
+			}
+			if !sameSet(actions, want) {
+				t.Errorf("actions = %v, want %v", actions, want)
+			}
+		})
+	}
+}
+
+// The bus admits other accounts only through the organisation policy, and
+// has no policy at all without an organisation.
+func TestTemplateEventBus(t *testing.T) {
+	t.Parallel()
+	tpl := mustTemplate(t)
+	t.Run("bus", func(t *testing.T) {
+		t.Parallel()
+		bus := mustDig(t, tpl, "Resources", "RegistrarEventBus").(map[string]any)
+		if got := bus["Type"]; got != "AWS::Events::EventBus" {
+			t.Errorf("Type = %v, want AWS::Events::EventBus", got)
+		}
+		if got := mustDig(t, bus, "Properties", "Name"); !reflect.DeepEqual(got, ref("EventBusName")) {
+			t.Errorf("Name = %#v, want !Ref EventBusName", got)
+		}
+		if _, has := bus["Condition"]; has {
+			t.Error("the bus is conditional; member-account.yaml and other regions always need it")
+		}
+		// AWS::Events::EventBus also takes a Policy, which would not be
+		// bound to OrganizationId.
+		if p, has := dig(bus, "Properties", "Policy"); has {
+			t.Errorf("the bus carries its own Policy %#v", p)
+		}
+		var policies []string
+		for id, r := range mustDig(t, tpl, "Resources").(map[string]any) {
+			if typ, _ := dig(r, "Type"); typ == "AWS::Events::EventBusPolicy" {
+				policies = append(policies, id)
+			}
+		}
+		if !sameSet(policies, []string{"RegistrarEventBusPolicy"}) {
+			t.Errorf("bus policies = %v, want RegistrarEventBusPolicy alone", policies)
+		}
+	})
+	tests := []struct {
+		org  string
+		want map[string]any // the policy's Properties; nil: no policy
+	}{
+		{org: ""},
+		{
+			org: "o-a1b2c3d4e5",
+			want: map[string]any{
+				"EventBusName": ref("RegistrarEventBus"),
+				"StatementId":  "AllowOrganizationPutEvents",
+				"Statement": map[string]any{
+					"Effect":    "Allow",
+					"Principal": "*",
+					"Action":    "events:PutEvents",
+					"Resource":  getAtt("RegistrarEventBus", "Arn"),
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+				},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run("OrganizationId="+tt.org, func(t *testing.T) {
+			t.Parallel()
+			res := mustResources(t, deployedCentral(t, map[string]string{"OrganizationId": tt.org}))
+			if _, ok := res["RegistrarEventBus"]; !ok {
+				t.Error("no event bus")
+			}
+			policy, ok := res["RegistrarEventBusPolicy"]
+			if !ok {
+				if tt.want != nil {
+					t.Fatal("no bus policy")
+				}
+				return
+			}
+			if tt.want == nil {
+				t.Fatalf("a bus policy without an organisation: %#v", policy)
+			}
+			if got := policy["Properties"]; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("policy = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// CloudFormation refuses a stack without an Atlas project, or with the
+// default bus as the registrar's own.
+func TestTemplateRules(t *testing.T) {
+	t.Parallel()
+	const id1, id2 = "5f0a1b2c3d4e5f6a7b8c9d0e", "6a0a1b2c3d4e5f6a7b8c9d0f"
+	tests := []struct {
+		values map[string]string
+		failed string // the rule that refuses the values; "" if none
+	}{
+		{map[string]string{"AtlasProjectId": "", "AtlasProjectIds": ""}, "AtlasProjectGiven"},
+		{map[string]string{"AtlasProjectId": id1, "AtlasProjectIds": ""}, ""},
+		{map[string]string{"AtlasProjectId": "", "AtlasProjectIds": id1 + "," + id2}, ""},
+		{map[string]string{"AtlasProjectId": id1, "AtlasProjectIds": id2}, ""},
+		{map[string]string{"EventBusName": "default"}, "EventBusIsCustom"},
+		{map[string]string{"EventBusName": "registrar"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.values), func(t *testing.T) {
+			t.Parallel()
+			ok, failed, err := deployedCentral(t, tt.values).ruleHolds()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (tt.failed == "") || failed != tt.failed {
+				t.Errorf("rules hold = %v (failed %q), want failed %q", ok, failed, tt.failed)
+			}
+		})
 	}
 }
