@@ -193,6 +193,58 @@ func allowedValue(param map[string]any, value string) (bool, error) {
 	return true, nil
 }
 
+// parameterCase says what a parameter must accept and refuse.
+type parameterCase struct {
+	name    string
+	deflt   any // nil: the parameter must be required (no Default)
+	valid   []string
+	invalid []string
+}
+
+// checkParameters checks each parameter against its case, and that every
+// parameter of the template has one.
+func checkParameters(t *testing.T, tpl map[string]any, tests []parameterCase) {
+	t.Helper()
+	declared, _ := mustDig(t, tpl, "Parameters").(map[string]any)
+	var names, cases []string
+	for name := range declared {
+		names = append(names, name)
+	}
+	for _, tt := range tests {
+		cases = append(cases, tt.name)
+	}
+	if !sameSet(names, cases) {
+		t.Errorf("parameters %v, cases for %v: every parameter needs a case", names, cases)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			param, ok := mustDig(t, tpl, "Parameters", tt.name).(map[string]any)
+			if !ok {
+				t.Fatalf("parameter %s is not a mapping", tt.name)
+			}
+			if d, has := param["Default"]; has != (tt.deflt != nil) || (has && !reflect.DeepEqual(d, tt.deflt)) {
+				t.Errorf("Default = %#v (present %v), want %#v", d, has, tt.deflt)
+			}
+			if d, has := param["Default"]; has {
+				if ok, err := allowedValue(param, fmt.Sprint(d)); err != nil || !ok {
+					t.Errorf("Default %#v is not allowed by its own constraints (err %v)", d, err)
+				}
+			}
+			for _, v := range tt.valid {
+				if ok, err := allowedValue(param, v); err != nil || !ok {
+					t.Errorf("%q rejected, want accepted (err %v)", v, err)
+				}
+			}
+			for _, v := range tt.invalid {
+				if ok, err := allowedValue(param, v); err != nil || ok {
+					t.Errorf("%q accepted, want rejected (err %v)", v, err)
+				}
+			}
+		})
+	}
+}
+
 // stringList accepts IAM's "one string or a list of strings".
 func stringList(v any) ([]string, bool) {
 	switch v := v.(type) {

@@ -128,13 +128,7 @@ func TestTemplateEnvironment(t *testing.T) {
 
 func TestTemplateParameters(t *testing.T) {
 	t.Parallel()
-	tpl := mustTemplate(t)
-	tests := []struct {
-		name    string
-		deflt   any // nil: the parameter must be required (no Default)
-		valid   []string
-		invalid []string
-	}{
+	checkParameters(t, mustTemplate(t), []parameterCase{
 		{
 			// Optional since AtlasProjectIds; the rule AtlasProjectGiven
 			// requires one of the two.
@@ -274,34 +268,7 @@ func TestTemplateParameters(t *testing.T) {
 			valid:   []string{"atlas-vpce-registrar", "ops.bus_1-x", strings.Repeat("b", 256)},
 			invalid: []string{"", "a/b", "bus name", strings.Repeat("b", 257), "arn:aws:events:us-east-1:111111111111:event-bus/b"},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			param, ok := mustDig(t, tpl, "Parameters", tt.name).(map[string]any)
-			if !ok {
-				t.Fatalf("parameter %s is not a mapping", tt.name)
-			}
-			if d, has := param["Default"]; has != (tt.deflt != nil) || (has && !reflect.DeepEqual(d, tt.deflt)) {
-				t.Errorf("Default = %#v (present %v), want %#v", d, has, tt.deflt)
-			}
-			if d, has := param["Default"]; has {
-				if ok, err := allowedValue(param, fmt.Sprint(d)); err != nil || !ok {
-					t.Errorf("Default %#v is not allowed by its own constraints (err %v)", d, err)
-				}
-			}
-			for _, v := range tt.valid {
-				if ok, err := allowedValue(param, v); err != nil || !ok {
-					t.Errorf("%q rejected, want accepted (err %v)", v, err)
-				}
-			}
-			for _, v := range tt.invalid {
-				if ok, err := allowedValue(param, v); err != nil || ok {
-					t.Errorf("%q accepted, want rejected (err %v)", v, err)
-				}
-			}
-		})
-	}
+	})
 }
 
 // statement is one IAM statement from the function's Policies and the
