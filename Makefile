@@ -50,7 +50,7 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck and cfn-lint.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
-	cfn-lint template.yaml
+	cfn-lint template.yaml deploy/member-account.yaml
 
 .PHONY: test
 test: tools build lint ## Run every test with the race detector, then a short run of each fuzz target.

@@ -1,3 +1,7 @@
+// Package registrar_test checks the repository as a whole: repo_test.go
+// that no build output is tracked, ensure_tools_test.go that
+// scripts/ensure-tools installs the Python tools without touching the
+// system Python. The templates' tests live in deploy/.
 package registrar_test
 
 import (

@@ -1,161 +1,44 @@
-// Package registrar_test checks the deployment artefacts at the repository
-// root: template.yaml (the SAM template) and the sample events in events/;
-// repo_test.go checks that no build output is tracked.
-package registrar_test
+package deploy_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"maps"
 	"reflect"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 const (
-	templatePath = "template.yaml"
+	templatePath = "../template.yaml"
 	functionID   = "RegistrarFunction"
 )
 
-// loadTemplate parses template.yaml once; intrinsic short forms (!Ref, !Sub,
-// !If, ...) come back in their long JSON form ({"Ref": ...}, {"Fn::Sub": ...}).
-var loadTemplate = sync.OnceValues(func() (map[string]any, error) {
-	b, err := os.ReadFile(templatePath)
-	if err != nil {
-		return nil, err
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", templatePath, err)
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, fmt.Errorf("%s: want one YAML document", templatePath)
-	}
-	v, err := nodeValue(doc.Content[0])
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: top level is %T, want a mapping", templatePath, v)
-	}
-	return m, nil
-})
-
-// nodeValue converts a YAML node to plain Go values, rewriting CloudFormation
-// short-form tags the way CloudFormation itself reads them.
-func nodeValue(n *yaml.Node) (any, error) {
-	if n.Kind == yaml.AliasNode {
-		return nodeValue(n.Alias)
-	}
-	if tag := n.Tag; strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") {
-		name := strings.TrimPrefix(tag, "!")
-		inner := *n
-		inner.Tag = ""
-		inner.Style &^= yaml.TaggedStyle
-		var arg any
-		if n.Kind == yaml.ScalarNode {
-			arg = n.Value // intrinsic arguments written as scalars are strings
-		} else {
-			v, err := nodeValue(&inner)
-			if err != nil {
-				return nil, err
-			}
-			arg = v
-		}
-		switch name {
-		case "Ref", "Condition":
-			return map[string]any{name: arg}, nil
-		case "GetAtt":
-			if s, ok := arg.(string); ok {
-				res, attr, found := strings.Cut(s, ".")
-				if !found {
-					return nil, fmt.Errorf("line %d: !GetAtt %q lacks an attribute", n.Line, s)
-				}
-				arg = []any{res, attr}
-			}
-			return map[string]any{"Fn::GetAtt": arg}, nil
-		default:
-			return map[string]any{"Fn::" + name: arg}, nil
-		}
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := nodeValue(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[n.Content[i].Value] = v
-		}
-		return m, nil
-	case yaml.SequenceNode:
-		s := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := nodeValue(c)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, v)
-		}
-		return s, nil
-	default:
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-		return v, nil
-	}
-}
-
-// dig follows keys through nested mappings.
-func dig(v any, keys ...string) (any, bool) {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[k]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
+var centralTemplate = templateLoader(templatePath)
 
 func mustTemplate(t *testing.T) map[string]any {
 	t.Helper()
-	tpl, err := loadTemplate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tpl
+	return mustLoad(t, centralTemplate)
 }
 
-func mustDig(t *testing.T, v any, keys ...string) any {
+// centralValues are parameter values for a deployment of template.yaml: the
+// required ones, then the overrides.
+func centralValues(overrides map[string]string) map[string]string {
+	v := map[string]string{
+		"AtlasProjectId": "5f0a1b2c3d4e5f6a7b8c9d0e",
+		"AtlasSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:atlas/registrar-AbC123",
+	}
+	for k, o := range overrides {
+		v[k] = o
+	}
+	return v
+}
+
+// deployedCentral is template.yaml as deployed with these parameter values.
+func deployedCentral(t *testing.T, overrides map[string]string) *stack {
 	t.Helper()
-	got, ok := dig(v, keys...)
-	if !ok {
-		t.Fatalf("template has no %s", strings.Join(keys, "."))
-	}
-	return got
-}
-
-func ref(name string) map[string]any { return map[string]any{"Ref": name} }
-
-func getAtt(res, attr string) map[string]any {
-	return map[string]any{"Fn::GetAtt": []any{res, attr}}
+	return mustDeploy(t, mustTemplate(t), centralValues(overrides))
 }
 
 func functionProps(t *testing.T) map[string]any {
@@ -222,6 +105,9 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_POLL_MAX", "AtlasPollMax"},
 		{"ATLAS_ALLOW_SERVICE_REMOVAL", "AllowServiceRemoval"},
 		{"RECONCILE_DELETE_ORPHANS", "ReconcileDeleteOrphans"},
+		{"ATLAS_PROJECT_IDS", "AtlasProjectIds"},
+		{"ALLOWED_ACCOUNT_IDS", "AllowedAccountIds"},
+		{"MEMBER_ROLE_NAME", "MemberRoleName"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable, func(t *testing.T) {
@@ -240,54 +126,26 @@ func TestTemplateEnvironment(t *testing.T) {
 	}
 }
 
-// allowedValue reports whether CloudFormation would accept value for the
-// parameter, judged by its AllowedPattern, AllowedValues and Min/MaxValue.
-// The patterns use no syntax on which Go's RE2 and CloudFormation's Java
-// regular expressions differ.
-func allowedValue(param map[string]any, value string) (bool, error) {
-	if p, ok := param["AllowedPattern"].(string); ok {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			return false, err
-		}
-		// CloudFormation matches the whole value.
-		if loc := re.FindStringIndex(value); loc == nil || loc[0] != 0 || loc[1] != len(value) {
-			return false, nil
-		}
-	}
-	if vs, ok := param["AllowedValues"].([]any); ok {
-		if !slices.ContainsFunc(vs, func(v any) bool { return fmt.Sprint(v) == value }) {
-			return false, nil
-		}
-	}
-	if param["Type"] == "Number" {
-		var n float64
-		if _, err := fmt.Sscan(value, &n); err != nil {
-			return false, nil
-		}
-		if minV, ok := param["MinValue"].(int); ok && n < float64(minV) {
-			return false, nil
-		}
-		if maxV, ok := param["MaxValue"].(int); ok && n > float64(maxV) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 func TestTemplateParameters(t *testing.T) {
 	t.Parallel()
-	tpl := mustTemplate(t)
-	tests := []struct {
-		name    string
-		deflt   any // nil: the parameter must be required (no Default)
-		valid   []string
-		invalid []string
-	}{
+	checkParameters(t, mustTemplate(t), []parameterCase{
 		{
+			// Optional since AtlasProjectIds; the rule AtlasProjectGiven
+			// requires one of the two.
 			name:    "AtlasProjectId",
-			valid:   []string{"5f0a1b2c3d4e5f6a7b8c9d0e"},
-			invalid: []string{"", "5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0", "5f0a1b2c3d4e5f6a7b8c9d0e0", "../5f0a1b2c3d4e5f6a7b8c"},
+			deflt:   "",
+			valid:   []string{"", "5f0a1b2c3d4e5f6a7b8c9d0e"},
+			invalid: []string{"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0", "5f0a1b2c3d4e5f6a7b8c9d0e0", "../5f0a1b2c3d4e5f6a7b8c", "5f0a1b2c3d4e5f6a7b8c9d0e,6a0a1b2c3d4e5f6a7b8c9d0f"},
+		},
+		{
+			name:  "AtlasProjectIds",
+			deflt: "",
+			valid: []string{"", "5f0a1b2c3d4e5f6a7b8c9d0e", "5f0a1b2c3d4e5f6a7b8c9d0e,6a0a1b2c3d4e5f6a7b8c9d0f,7b0a1b2c3d4e5f6a7b8c9d0a"},
+			invalid: []string{
+				"5f0a1b2c3d4e5f6a7b8c9d0e,", ",5f0a1b2c3d4e5f6a7b8c9d0e", "5f0a1b2c3d4e5f6a7b8c9d0e,,6a0a1b2c3d4e5f6a7b8c9d0f",
+				"5f0a1b2c3d4e5f6a7b8c9d0e, 6a0a1b2c3d4e5f6a7b8c9d0f", "5f0a1b2c3d4e5f6a7b8c9d0e;6a0a1b2c3d4e5f6a7b8c9d0f",
+				"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0",
+			},
 		},
 		{
 			name: "AtlasSecretArn",
@@ -385,34 +243,32 @@ func TestTemplateParameters(t *testing.T) {
 			valid:   []string{"", "arn:aws:sns:us-east-1:123456789012:ops-alarms"},
 			invalid: []string{"ops-alarms", "arn:aws:sqs:us-east-1:123456789012:ops-alarms"},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			param, ok := mustDig(t, tpl, "Parameters", tt.name).(map[string]any)
-			if !ok {
-				t.Fatalf("parameter %s is not a mapping", tt.name)
-			}
-			if d, has := param["Default"]; has != (tt.deflt != nil) || (has && !reflect.DeepEqual(d, tt.deflt)) {
-				t.Errorf("Default = %#v (present %v), want %#v", d, has, tt.deflt)
-			}
-			if d, has := param["Default"]; has {
-				if ok, err := allowedValue(param, fmt.Sprint(d)); err != nil || !ok {
-					t.Errorf("Default %#v is not allowed by its own constraints (err %v)", d, err)
-				}
-			}
-			for _, v := range tt.valid {
-				if ok, err := allowedValue(param, v); err != nil || !ok {
-					t.Errorf("%q rejected, want accepted (err %v)", v, err)
-				}
-			}
-			for _, v := range tt.invalid {
-				if ok, err := allowedValue(param, v); err != nil || ok {
-					t.Errorf("%q accepted, want rejected (err %v)", v, err)
-				}
-			}
-		})
-	}
+		{
+			name:    "OrganizationId",
+			deflt:   "",
+			valid:   []string{"", "o-a1b2c3d4e5", "o-" + strings.Repeat("a1", 16)},
+			invalid: []string{"o-", "o-a1b2c3d4e", "o-" + strings.Repeat("a1", 16) + "a", "o-A1B2C3D4E5", "a1b2c3d4e5", "r-a1b2", "*", " o-a1b2c3d4e5"},
+		},
+		{
+			name:    "AllowedAccountIds",
+			deflt:   "",
+			valid:   []string{"", "222222222222", "222222222222,333333333333,444444444444"},
+			invalid: []string{"*", "22222222222", "2222222222222", "222222222222,", ",222222222222", "222222222222, 333333333333", "222222222222;333333333333", "arn:aws:iam::222222222222:root"},
+		},
+		{
+			name:    "MemberRoleName",
+			deflt:   "atlas-vpce-registrar-member",
+			valid:   []string{"atlas-vpce-registrar-member", "r", "Role+=,.@_-1", strings.Repeat("r", 64)},
+			invalid: []string{"", "*", "atlas-*", "path/role", "role name", strings.Repeat("r", 65), "arn:aws:iam::222222222222:role/r"},
+		},
+		{
+			// "default" matches the pattern; the rule EventBusIsCustom refuses it.
+			name:    "EventBusName",
+			deflt:   "atlas-vpce-registrar",
+			valid:   []string{"atlas-vpce-registrar", "ops.bus_1-x", strings.Repeat("b", 256)},
+			invalid: []string{"", "a/b", "bus name", strings.Repeat("b", 257), "arn:aws:events:us-east-1:111111111111:event-bus/b"},
+		},
+	})
 }
 
 // statement is one IAM statement from the function's Policies and the
@@ -470,25 +326,6 @@ func functionStatements(t *testing.T) []statement {
 	return out
 }
 
-// stringList accepts IAM's "one string or a list of strings".
-func stringList(v any) ([]string, bool) {
-	switch v := v.(type) {
-	case string:
-		return []string{v}, true
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s)
-		}
-		return out, true
-	}
-	return nil, false
-}
-
 func TestTemplatePolicies(t *testing.T) {
 	t.Parallel()
 	tpl := mustTemplate(t)
@@ -509,6 +346,11 @@ func TestTemplatePolicies(t *testing.T) {
 			iamCond: map[string]any{"StringEquals": map[string]any{
 				"kms:ViaService": map[string]any{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
 			}},
+		},
+		{
+			action:    "sts:AssumeRole",
+			resource:  sub("arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"),
+			condition: "HasAllowedAccounts",
 		},
 	}
 	allowed := make(map[string]bool)
@@ -615,65 +457,24 @@ func contractPattern(deregister bool) map[string]any {
 	}
 }
 
-// resolveIf replaces every Fn::If in v with the branch conds selects, as
-// CloudFormation does at deploy time. An unknown condition is an error.
-func resolveIf(v any, conds map[string]bool) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 {
-			if len(args) != 3 {
-				return nil, fmt.Errorf("Fn::If with %d arguments", len(args))
-			}
-			name, _ := args[0].(string)
-			c, ok := conds[name]
-			if !ok {
-				return nil, fmt.Errorf("condition %q is not set", name)
-			}
-			if c {
-				return resolveIf(args[1], conds)
-			}
-			return resolveIf(args[2], conds)
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := resolveIf(e, conds)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := resolveIf(e, conds)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
-	}
-	return v, nil
+// ruleDeadLetterQueues names the function's EventBridge rules and the
+// dead-letter queue SAM creates for each: the default bus's rule sees this
+// account's calls in this region; the rule on the registrar's own bus sees
+// the calls member accounts and other regions forward (member-account.yaml).
+var ruleDeadLetterQueues = map[string]string{
+	"VpcEndpointCalls":          "RuleDeadLetterQueue",
+	"ForwardedVpcEndpointCalls": "ForwardedRuleDeadLetterQueue",
 }
 
-// rulePattern is the rule's pattern as deployed with DeregisterOnDelete set to deregister.
-func rulePattern(t *testing.T, deregister bool) any {
-	t.Helper()
-	p, err := resolveIf(mustDig(t, eventRule(t), "Pattern"), map[string]bool{"DeregistersOnDelete": deregister})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// eventRule returns the function's single EventBridgeRule event source.
-func eventRule(t *testing.T) map[string]any {
+// eventRules returns the function's event sources, every one an
+// EventBridgeRule, by name.
+func eventRules(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	events, ok := functionProps(t)["Events"].(map[string]any)
-	if !ok || len(events) != 1 {
-		t.Fatalf("Events = %#v, want exactly one event source", functionProps(t)["Events"])
+	if !ok {
+		t.Fatalf("Events = %#v, want a mapping", functionProps(t)["Events"])
 	}
+	out := make(map[string]map[string]any, len(events))
 	for name, e := range events {
 		if typ, _ := dig(e, "Type"); typ != "EventBridgeRule" {
 			t.Fatalf("event %s Type = %v, want EventBridgeRule", name, typ)
@@ -682,58 +483,72 @@ func eventRule(t *testing.T) map[string]any {
 		if !ok {
 			t.Fatalf("event %s Properties is not a mapping", name)
 		}
-		return props
+		out[name] = props
 	}
-	panic("unreachable")
+	return out
+}
+
+// rulePattern is the named rule's pattern as deployed with DeregisterOnDelete set to deregister.
+func rulePattern(t *testing.T, rule string, deregister bool) any {
+	t.Helper()
+	props, ok := eventRules(t)[rule]
+	if !ok {
+		t.Fatalf("no event rule %s", rule)
+	}
+	s := deployedCentral(t, map[string]string{"DeregisterOnDelete": strconv.FormatBool(deregister)})
+	p, err := s.resolve(mustDig(t, props, "Pattern"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestTemplateEventRule(t *testing.T) {
 	t.Parallel()
-	rule := eventRule(t)
-	tests := []struct {
-		name  string
-		path  []string
-		check func(v any) error
-	}{
-		{"pattern is the contract", []string{"Pattern"}, func(any) error {
-			for _, d := range []bool{true, false} {
-				if got, want := rulePattern(t, d), contractPattern(d); !reflect.DeepEqual(got, want) {
-					return fmt.Errorf("DeregisterOnDelete=%v: got %#v, want %#v", d, got, want)
+	rules := eventRules(t)
+	var names []string
+	for name := range rules {
+		names = append(names, name)
+	}
+	if want := slices.Collect(maps.Keys(ruleDeadLetterQueues)); !sameSet(names, want) {
+		t.Fatalf("event rules = %v, want %v", names, want)
+	}
+	for name, queue := range ruleDeadLetterQueues {
+		rule := rules[name]
+		// Only the forwarded calls' rule sits on the registrar's bus; the
+		// other has no EventBusName, which is the default bus.
+		var bus any
+		if name == "ForwardedVpcEndpointCalls" {
+			bus = ref("RegistrarEventBus")
+		}
+		tests := []struct {
+			name  string
+			check func() error
+		}{
+			{"pattern is the contract", func() error {
+				for _, d := range []bool{true, false} {
+					if got, want := rulePattern(t, name, d), contractPattern(d); !reflect.DeepEqual(got, want) {
+						return fmt.Errorf("DeregisterOnDelete=%v: got %#v, want %#v", d, got, want)
+					}
 				}
-			}
-			return nil
-		}},
-		{"retry attempts bounded", []string{"RetryPolicy", "MaximumRetryAttempts"}, intBetween(0, 185)},
-		{"retry age bounded", []string{"RetryPolicy", "MaximumEventAgeInSeconds"}, intBetween(60, 86400)},
-		{"dead-letter queue is SQS", []string{"DeadLetterConfig", "Type"}, equals("SQS")},
-		{"dead-letter queue id", []string{"DeadLetterConfig", "QueueLogicalId"}, equals("RuleDeadLetterQueue")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if err := tt.check(mustDig(t, rule, tt.path...)); err != nil {
-				t.Errorf("%s: %v", strings.Join(tt.path, "."), err)
-			}
-		})
-	}
-}
-
-func intBetween(lo, hi int) func(any) error {
-	return func(v any) error {
-		n, ok := v.(int)
-		if !ok || n < lo || n > hi {
-			return fmt.Errorf("got %#v, want an integer in [%d, %d]", v, lo, hi)
+				return nil
+			}},
+			{"event bus", func() error { return equals(bus)(rule["EventBusName"]) }},
+			{"retry attempts bounded", func() error { return intBetween(0, 185)(mustDig(t, rule, "RetryPolicy", "MaximumRetryAttempts")) }},
+			{"retry age bounded", func() error {
+				return intBetween(60, 86400)(mustDig(t, rule, "RetryPolicy", "MaximumEventAgeInSeconds"))
+			}},
+			{"dead-letter queue is SQS", func() error { return equals("SQS")(mustDig(t, rule, "DeadLetterConfig", "Type")) }},
+			{"dead-letter queue id", func() error { return equals(queue)(mustDig(t, rule, "DeadLetterConfig", "QueueLogicalId")) }},
 		}
-		return nil
-	}
-}
-
-func equals(want any) func(any) error {
-	return func(v any) error {
-		if !reflect.DeepEqual(v, want) {
-			return fmt.Errorf("got %#v, want %#v", v, want)
+		for _, tt := range tests {
+			t.Run(name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				if err := tt.check(); err != nil {
+					t.Error(err)
+				}
+			})
 		}
-		return nil
 	}
 }
 
@@ -776,6 +591,7 @@ func TestTemplateAlarms(t *testing.T) {
 	}{
 		{"FailureQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("FailureQueue", "QueueName")},
 		{"RuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("RuleDeadLetterQueue", "QueueName")},
+		{"ForwardedRuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("ForwardedRuleDeadLetterQueue", "QueueName")},
 		{"FunctionErrorsAlarm", "AWS/Lambda", "Errors", ref(functionID)},
 	}
 	for _, tt := range tests {
@@ -821,6 +637,11 @@ func TestTemplateOutputs(t *testing.T) {
 		{"FunctionArn", getAtt(functionID, "Arn")},
 		{"FailureQueueUrl", ref("FailureQueue")},
 		{"RuleDeadLetterQueueUrl", ref("RuleDeadLetterQueue")},
+		{"ForwardedRuleDeadLetterQueueUrl", ref("ForwardedRuleDeadLetterQueue")},
+		// SAM names the role it generates <function>Role; cfn-lint, which
+		// applies the transform, fails if that changes.
+		{"FunctionRoleArn", getAtt(functionID+"Role", "Arn")},
+		{"EventBusArn", getAtt("RegistrarEventBus", "Arn")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -834,78 +655,7 @@ func TestTemplateOutputs(t *testing.T) {
 
 func TestTemplateCfnLint(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("cfn-lint")
-	if err != nil {
-		t.Fatal("cfn-lint not found: pip install cfn-lint")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	// Any finding, informational included, makes cfn-lint exit non-zero.
-	out, err := exec.CommandContext(ctx, bin, templatePath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cfn-lint %s: %v\n%s", templatePath, err, out)
-	}
-}
-
-// eventFiles returns the sample events by base name.
-func eventFiles(t *testing.T) map[string][]byte {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("events", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatal("no events/*.json files")
-	}
-	files := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[filepath.Base(p)] = b
-	}
-	return files
-}
-
-func decodeObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	return m, nil
-}
-
-func TestTemplateEventFiles(t *testing.T) {
-	t.Parallel()
-	envelope := []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
-	for name, b := range eventFiles(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if !json.Valid(b) {
-				t.Fatal("not valid JSON")
-			}
-			m, err := decodeObject(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := m["detail-type"]; !ok {
-				return // a direct invocation payload, not an EventBridge event
-			}
-			for _, k := range envelope {
-				if _, ok := m[k]; !ok {
-					t.Errorf("EventBridge envelope lacks %q", k)
-				}
-			}
-		})
-	}
+	cfnLint(t, templatePath)
 }
 
 func TestTemplatePatternMatchesEvents(t *testing.T) {
@@ -927,183 +677,25 @@ func TestTemplatePatternMatchesEvents(t *testing.T) {
 		{"scheduled-reconcile.json", true, false},
 		{"manual-register.json", true, false},
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/DeregisterOnDelete=%v", tt.file, tt.deregister), func(t *testing.T) {
-			t.Parallel()
-			pattern := rulePattern(t, tt.deregister)
-			b, ok := files[tt.file]
-			if !ok {
-				t.Fatalf("events/%s is missing", tt.file)
-			}
-			got, err := matchPattern(pattern, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("match = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-// matchPattern reports whether the event matches the pattern under
-// EventBridge's rules, for the part of the pattern language used here:
-// lists of exact values (strings, numbers, booleans, null) and
-// {"exists": bool}. Any other operator is an error rather than a guess.
-//
-// Like EventBridge (aws/event-ruler), both sides are flattened to leaf paths;
-// arrays in the event are transparent, so a leaf matches if any element
-// matches; a JSON null is a present leaf with the value null. Array-consistent
-// matching across sibling fields is not modelled; the pattern has no such
-// fields.
-func matchPattern(pattern any, event []byte) (bool, error) {
-	var p, e any
-	// Normalise the pattern to JSON types (float64 numbers).
-	pb, err := json.Marshal(pattern)
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(pb, &p); err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(event, &e); err != nil {
-		return false, err
-	}
-	pm, ok := p.(map[string]any)
-	if !ok {
-		return false, fmt.Errorf("pattern is %T, want an object", p)
-	}
-	rules := make(map[string][]any)
-	if err := flattenPattern(pm, "", rules); err != nil {
-		return false, err
-	}
-	leaves := make(map[string][]any)
-	flattenEvent(e, "", leaves)
-	for path, matchers := range rules {
-		ok, err := matchLeaf(matchers, leaves[path])
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", path, err)
-		}
-		if !ok {
-			return false, nil
+	for rule := range ruleDeadLetterQueues {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/%s/DeregisterOnDelete=%v", rule, tt.file, tt.deregister), func(t *testing.T) {
+				t.Parallel()
+				pattern := rulePattern(t, rule, tt.deregister)
+				b, ok := files[tt.file]
+				if !ok {
+					t.Fatalf("events/%s is missing", tt.file)
+				}
+				got, err := matchPattern(pattern, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != tt.want {
+					t.Errorf("match = %v, want %v", got, tt.want)
+				}
+			})
 		}
 	}
-	return true, nil
-}
-
-func join(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-func flattenPattern(m map[string]any, prefix string, out map[string][]any) error {
-	for k, v := range m {
-		switch v := v.(type) {
-		case map[string]any:
-			if err := flattenPattern(v, join(prefix, k), out); err != nil {
-				return err
-			}
-		case []any:
-			out[join(prefix, k)] = v
-		default:
-			return fmt.Errorf("pattern field %s is %T; EventBridge wants an array or object", join(prefix, k), v)
-		}
-	}
-	return nil
-}
-
-func flattenEvent(v any, path string, out map[string][]any) {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, c := range v {
-			flattenEvent(c, join(path, k), out)
-		}
-	case []any:
-		for _, c := range v {
-			flattenEvent(c, path, out)
-		}
-	default:
-		out[path] = append(out[path], v)
-	}
-}
-
-func matchLeaf(matchers, values []any) (bool, error) {
-	for _, m := range matchers {
-		if op, ok := m.(map[string]any); ok {
-			exists, isExists := op["exists"].(bool)
-			if len(op) != 1 || !isExists {
-				return false, fmt.Errorf("unsupported pattern operator %v", op)
-			}
-			if exists == (len(values) > 0) {
-				return true, nil
-			}
-			continue
-		}
-		switch m.(type) {
-		case string, float64, bool, nil:
-		default:
-			return false, fmt.Errorf("unsupported pattern value %v", m)
-		}
-		for _, v := range values {
-			// Strings, numbers, booleans and null never match each other.
-			if m == v {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
-
-func TestTemplateMatcher(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, pattern, event string
-		want                 bool
-	}{
-		{"exact", `{"a":["x"]}`, `{"a":"x"}`, true},
-		{"any of", `{"a":["x","y"]}`, `{"a":"y"}`, true},
-		{"mismatch", `{"a":["x"]}`, `{"a":"z"}`, false},
-		{"missing field", `{"a":["x"]}`, `{"b":"x"}`, false},
-		{"nested", `{"d":{"a":["x"]}}`, `{"d":{"a":"x","b":1}}`, true},
-		{"object is not a leaf", `{"d":["x"]}`, `{"d":{"a":"x"}}`, false},
-		{"event array", `{"a":["x"]}`, `{"a":["w","x"]}`, true},
-		{"array of objects", `{"d":{"a":["x"]}}`, `{"d":[{"a":"w"},{"a":"x"}]}`, true},
-		{"string is not number", `{"a":["1"]}`, `{"a":1}`, false},
-		{"number", `{"a":[1]}`, `{"a":1}`, true},
-		{"null", `{"a":[null]}`, `{"a":null}`, true},
-		{"empty string is not null", `{"a":[""]}`, `{"a":null}`, false},
-		{"exists false on absent", `{"e":[{"exists":false}]}`, `{"a":"x"}`, true},
-		{"exists false on value", `{"e":[{"exists":false}]}`, `{"e":"Client.UnauthorizedOperation"}`, false},
-		// Why the rule has no errorCode filter: a null is a present value.
-		{"exists false on null", `{"e":[{"exists":false}]}`, `{"e":null}`, false},
-		{"exists true on null", `{"e":[{"exists":true}]}`, `{"e":null}`, true},
-		{"all fields must match", `{"a":["x"],"b":["y"]}`, `{"a":"x","b":"z"}`, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var pattern any
-			if err := json.Unmarshal([]byte(tt.pattern), &pattern); err != nil {
-				t.Fatal(err)
-			}
-			got, err := matchPattern(pattern, []byte(tt.event))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("match(%s, %s) = %v, want %v", tt.pattern, tt.event, got, tt.want)
-			}
-		})
-	}
-	t.Run("unsupported operator", func(t *testing.T) {
-		t.Parallel()
-		pattern := map[string]any{"a": []any{map[string]any{"prefix": "x"}}}
-		if _, err := matchPattern(pattern, []byte(`{"a":"xy"}`)); err == nil {
-			t.Error("prefix pattern accepted; the matcher must refuse what it does not model")
-		}
-	})
 }
 
 // The reconcile schedule is its own rule, present only with a schedule, and
@@ -1145,5 +737,192 @@ func TestTemplateReconcileSchedule(t *testing.T) {
 	// No Input: the function reads EventBridge's own Scheduled Event as a reconcile.
 	if _, has := targets[0].(map[string]any)["Input"]; has {
 		t.Errorf("the schedule's target sets Input; the function expects the Scheduled Event itself")
+	}
+}
+
+// deployedStatements returns every statement of the function's Policies as
+// deployed: conditional policies included or left out, Fn::Sub resolved.
+func deployedStatements(t *testing.T, s *stack) []map[string]any {
+	t.Helper()
+	fn, ok := mustResources(t, s)[functionID]
+	if !ok {
+		t.Fatalf("%s is not deployed", functionID)
+	}
+	policies, ok := mustDig(t, fn, "Properties", "Policies").([]any)
+	if !ok {
+		t.Fatal("Policies is not a list")
+	}
+	var out []map[string]any
+	for i, p := range policies {
+		stmts, err := policyStatements(p)
+		if err != nil {
+			t.Fatalf("Policies[%d]: %v", i, err)
+		}
+		out = append(out, stmts...)
+	}
+	return out
+}
+
+// The function may assume member roles only when other accounts are
+// allowed, and then only roles of MemberRoleName, in any account: each
+// member role trusts this function's role alone.
+func TestTemplateAssumeMemberRole(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		values map[string]string
+		want   []map[string]any // the sts statements
+	}{
+		{name: "this account only", values: map[string]string{"AllowedAccountIds": ""}},
+		{
+			name:   "member accounts",
+			values: map[string]string{"AllowedAccountIds": "222222222222,333333333333"},
+			want: []map[string]any{{
+				"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+				"Resource": "arn:aws:iam::*:role/atlas-vpce-registrar-member",
+			}},
+		},
+		{
+			name: "another name and partition",
+			values: map[string]string{
+				"AllowedAccountIds": "222222222222", "MemberRoleName": "registrar-reader", "AWS::Partition": "aws-us-gov",
+				"AtlasSecretArn": "arn:aws-us-gov:secretsmanager:us-gov-west-1:111111111111:secret:atlas-AbC123",
+			},
+			want: []map[string]any{{
+				"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+				"Resource": "arn:aws-us-gov:iam::*:role/registrar-reader",
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []map[string]any
+			var actions []string
+			for _, st := range deployedStatements(t, deployedCentral(t, tt.values)) {
+				a, _ := stringList(st["Action"])
+				actions = append(actions, a...)
+				if slices.ContainsFunc(a, func(s string) bool { return strings.HasPrefix(s, "sts:") }) {
+					got = append(got, st)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("sts statements = %#v, want %#v", got, tt.want)
+			}
+			// Nothing else changes with the member accounts.
+			want := []string{"ec2:DescribeVpcEndpoints", "secretsmanager:GetSecretValue"}
+			if len(tt.want) > 0 {
+				want = append(want, "sts:AssumeRole")
+			}
+			if !sameSet(actions, want) {
+				t.Errorf("actions = %v, want %v", actions, want)
+			}
+		})
+	}
+}
+
+// The bus admits other accounts only through the organisation policy, and
+// has no policy at all without an organisation.
+func TestTemplateEventBus(t *testing.T) {
+	t.Parallel()
+	tpl := mustTemplate(t)
+	t.Run("bus", func(t *testing.T) {
+		t.Parallel()
+		bus := mustDig(t, tpl, "Resources", "RegistrarEventBus").(map[string]any)
+		if got := bus["Type"]; got != "AWS::Events::EventBus" {
+			t.Errorf("Type = %v, want AWS::Events::EventBus", got)
+		}
+		if got := mustDig(t, bus, "Properties", "Name"); !reflect.DeepEqual(got, ref("EventBusName")) {
+			t.Errorf("Name = %#v, want !Ref EventBusName", got)
+		}
+		if _, has := bus["Condition"]; has {
+			t.Error("the bus is conditional; member-account.yaml and other regions always need it")
+		}
+		// AWS::Events::EventBus also takes a Policy, which would not be
+		// bound to OrganizationId.
+		if p, has := dig(bus, "Properties", "Policy"); has {
+			t.Errorf("the bus carries its own Policy %#v", p)
+		}
+		var policies []string
+		for id, r := range mustDig(t, tpl, "Resources").(map[string]any) {
+			if typ, _ := dig(r, "Type"); typ == "AWS::Events::EventBusPolicy" {
+				policies = append(policies, id)
+			}
+		}
+		if !sameSet(policies, []string{"RegistrarEventBusPolicy"}) {
+			t.Errorf("bus policies = %v, want RegistrarEventBusPolicy alone", policies)
+		}
+	})
+	tests := []struct {
+		org  string
+		want map[string]any // the policy's Properties; nil: no policy
+	}{
+		{org: ""},
+		{
+			org: "o-a1b2c3d4e5",
+			want: map[string]any{
+				"EventBusName": ref("RegistrarEventBus"),
+				"StatementId":  "AllowOrganizationPutEvents",
+				"Statement": map[string]any{
+					"Effect":    "Allow",
+					"Principal": "*",
+					"Action":    "events:PutEvents",
+					"Resource":  getAtt("RegistrarEventBus", "Arn"),
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+				},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run("OrganizationId="+tt.org, func(t *testing.T) {
+			t.Parallel()
+			res := mustResources(t, deployedCentral(t, map[string]string{"OrganizationId": tt.org}))
+			if _, ok := res["RegistrarEventBus"]; !ok {
+				t.Error("no event bus")
+			}
+			policy, ok := res["RegistrarEventBusPolicy"]
+			if !ok {
+				if tt.want != nil {
+					t.Fatal("no bus policy")
+				}
+				return
+			}
+			if tt.want == nil {
+				t.Fatalf("a bus policy without an organisation: %#v", policy)
+			}
+			if got := policy["Properties"]; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("policy = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// CloudFormation refuses a stack without an Atlas project, or with the
+// default bus as the registrar's own.
+func TestTemplateRules(t *testing.T) {
+	t.Parallel()
+	const id1, id2 = "5f0a1b2c3d4e5f6a7b8c9d0e", "6a0a1b2c3d4e5f6a7b8c9d0f"
+	tests := []struct {
+		values map[string]string
+		failed string // the rule that refuses the values; "" if none
+	}{
+		{map[string]string{"AtlasProjectId": "", "AtlasProjectIds": ""}, "AtlasProjectGiven"},
+		{map[string]string{"AtlasProjectId": id1, "AtlasProjectIds": ""}, ""},
+		{map[string]string{"AtlasProjectId": "", "AtlasProjectIds": id1 + "," + id2}, ""},
+		{map[string]string{"AtlasProjectId": id1, "AtlasProjectIds": id2}, ""},
+		{map[string]string{"EventBusName": "default"}, "EventBusIsCustom"},
+		{map[string]string{"EventBusName": "registrar"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.values), func(t *testing.T) {
+			t.Parallel()
+			ok, failed, err := deployedCentral(t, tt.values).ruleHolds()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (tt.failed == "") || failed != tt.failed {
+				t.Errorf("rules hold = %v (failed %q), want failed %q", ok, failed, tt.failed)
+			}
+		})
 	}
 }
