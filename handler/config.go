@@ -1,34 +1,38 @@
 package handler
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/emf"
 )
 
 // Config is the function's configuration, read once from the environment at start.
 type Config struct {
-	ProjectID      string        // ATLAS_PROJECT_ID
-	SecretID       string        // ATLAS_SECRET_ID: name or ARN of the credentials secret
-	BaseURL        string        // ATLAS_BASE_URL
-	APIVersion     atlas.Version // ATLAS_API_VERSION
-	MaxAttempts    int           // ATLAS_MAX_ATTEMPTS: registrations per invocation before giving up
-	PollInitial    time.Duration // ATLAS_POLL_INITIAL: first wait between status polls
-	PollMax        time.Duration // ATLAS_POLL_MAX: cap on the wait between status polls
-	CredentialsTTL time.Duration // ATLAS_CREDENTIALS_TTL: how long a warm container trusts cached keys
-	DeadlineMargin time.Duration // DEADLINE_MARGIN: time kept back from the Lambda deadline to report cleanly
+	ProjectID        string        // ATLAS_PROJECT_ID
+	SecretID         string        // ATLAS_SECRET_ID: name or ARN of the credentials secret
+	BaseURL          string        // ATLAS_BASE_URL
+	APIVersion       atlas.Version // ATLAS_API_VERSION
+	MaxAttempts      int           // ATLAS_MAX_ATTEMPTS: registrations per invocation before giving up
+	PollInitial      time.Duration // ATLAS_POLL_INITIAL: first wait between status polls
+	PollMax          time.Duration // ATLAS_POLL_MAX: cap on the wait between status polls
+	CredentialsTTL   time.Duration // ATLAS_CREDENTIALS_TTL: how long a warm container trusts cached keys
+	DeadlineMargin   time.Duration // DEADLINE_MARGIN: time kept back from the Lambda deadline to report cleanly
+	MetricsNamespace string        // METRICS_NAMESPACE: CloudWatch namespace of the function's metrics
 }
 
 // Defaults applied when a variable is unset.
 const (
-	DefaultMaxAttempts    = 3
-	DefaultPollInitial    = 5 * time.Second
-	DefaultPollMax        = 30 * time.Second
-	DefaultCredentialsTTL = 15 * time.Minute
-	DefaultDeadlineMargin = 5 * time.Second
+	DefaultMaxAttempts      = 3
+	DefaultPollInitial      = 5 * time.Second
+	DefaultPollMax          = 30 * time.Second
+	DefaultCredentialsTTL   = 15 * time.Minute
+	DefaultDeadlineMargin   = 5 * time.Second
+	DefaultMetricsNamespace = "AtlasVpceRegistrar"
 )
 
 // ConfigError names the environment variable that is missing or invalid.
@@ -99,6 +103,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.PollMax < c.PollInitial {
 		return Config{}, &ConfigError{"ATLAS_POLL_MAX", fmt.Sprintf("is %s; expected at least ATLAS_POLL_INITIAL (%s)", c.PollMax, c.PollInitial)}
+	}
+	c.MetricsNamespace = cmp.Or(getenv("METRICS_NAMESPACE"), DefaultMetricsNamespace)
+	if err := emf.ValidateNamespace(c.MetricsNamespace); err != nil {
+		return Config{}, &ConfigError{"METRICS_NAMESPACE", fmt.Sprintf("is %q; expected a CloudWatch namespace: 1 to 255 letters, digits, spaces and . - _ / # :, not starting with a colon or AWS/ (%v)", truncate(c.MetricsNamespace, 64), err)}
 	}
 	return c, nil
 }

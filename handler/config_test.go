@@ -31,6 +31,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		BaseURL: atlas.DefaultBaseURL, APIVersion: atlas.V2, MaxAttempts: 3,
 		PollInitial: 5 * time.Second, PollMax: 30 * time.Second,
 		CredentialsTTL: 15 * time.Minute, DeadlineMargin: 5 * time.Second,
+		MetricsNamespace: "AtlasVpceRegistrar",
 	}
 	if c != want {
 		t.Errorf("LoadConfig() = %+v, want %+v", c, want)
@@ -57,6 +58,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "poll not a duration", set: map[string]string{"ATLAS_POLL_INITIAL": "5"}, wantVar: "ATLAS_POLL_INITIAL"},
 		{name: "poll max below initial", set: map[string]string{"ATLAS_POLL_INITIAL": "10s", "ATLAS_POLL_MAX": "1s"}, wantVar: "ATLAS_POLL_MAX"},
 		{name: "negative margin", set: map[string]string{"DEADLINE_MARGIN": "-1s"}, wantVar: "DEADLINE_MARGIN"},
+		{name: "namespace with a leading colon", set: map[string]string{"METRICS_NAMESPACE": ":Registrar"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "namespace under AWS/", set: map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "namespace with a star", set: map[string]string{"METRICS_NAMESPACE": "Atlas*"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "namespace too long", set: map[string]string{"METRICS_NAMESPACE": strings.Repeat("n", 256)}, wantVar: "METRICS_NAMESPACE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,11 +93,12 @@ func TestLoadConfigAcceptsLoopbackHTTPAndV1(t *testing.T) {
 	env["ATLAS_API_VERSION"] = "v1.0"
 	env["ATLAS_MAX_ATTEMPTS"] = "5"
 	env["ATLAS_SECRET_ID"] = "atlas/registrar"
+	env["METRICS_NAMESPACE"] = "Team/Atlas Registrar"
 	c, err := LoadConfig(envFrom(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.APIVersion != atlas.V1 || c.MaxAttempts != 5 || c.BaseURL != "http://127.0.0.1:8080" {
+	if c.APIVersion != atlas.V1 || c.MaxAttempts != 5 || c.BaseURL != "http://127.0.0.1:8080" || c.MetricsNamespace != "Team/Atlas Registrar" {
 		t.Errorf("LoadConfig() = %+v", c)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/emf"
 	"github.com/atlasvpce/registrar/internal/motoserver"
 	"github.com/atlasvpce/registrar/internal/proc"
 )
@@ -42,16 +43,17 @@ var secretValues = []string{testPrivateKey, testClientSecret}
 // harness wires a Handler to the real AWS SDK clients talking to moto_server
 // and to an Atlas fake, the same way cmd/registrar does for Lambda.
 type harness struct {
-	t      *testing.T
-	h      *Handler
-	cfg    Config
-	fake   *atlastest.Server
-	moto   *motoserver.Server
-	awsCfg aws.Config
-	aws    *awsRecorder
-	seeded *motoserver.Seeded
-	logs   *proc.Buffer
-	ec2    awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
+	t       *testing.T
+	h       *Handler
+	cfg     Config
+	fake    *atlastest.Server
+	moto    *motoserver.Server
+	awsCfg  aws.Config
+	aws     *awsRecorder
+	seeded  *motoserver.Seeded
+	logs    *proc.Buffer
+	metrics *syncBuffer   // the EMF lines, one per invocation
+	ec2     awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
 }
 
 type harnessOptions struct {
@@ -126,24 +128,30 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.config(&cfg)
 	}
 
-	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}}
+	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}, metrics: &syncBuffer{}}
 	hs.ec2 = ec2.NewFromConfig(awsCfg)
 	if o.wrapEC2 != nil {
 		hs.ec2 = o.wrapEC2(hs.ec2)
 	}
 	logger := slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	metrics, err := emf.New(hs.metrics, DefaultMetricsNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs.h = New(cfg, Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 3 * time.Second},
 		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
 		NewAtlas: func(c atlas.Credentials) (AtlasAPI, error) {
 			return atlas.NewClient(atlas.Config{
 				BaseURL: cfg.BaseURL, Version: cfg.APIVersion, ProjectID: cfg.ProjectID,
-				Timeout: cmp.Or(o.timeout, 2*time.Second),
-				Retry:   atlas.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxTries: 4},
-				OnRetry: RetryLogger(logger, cfg.ProjectID),
+				Timeout:   cmp.Or(o.timeout, 2*time.Second),
+				Retry:     atlas.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxTries: 4},
+				OnRetry:   RetryLogger(logger, cfg.ProjectID),
+				OnRequest: CountAtlasRequest,
 			}, c)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: metrics,
 	})
 	return hs
 }

@@ -23,6 +23,8 @@ type registration struct {
 	attempts int    // registrations made or resumed by this invocation
 	status   string // last connectionStatus seen
 	lastErr  string // last Atlas errorMessage seen
+
+	postedAt time.Time // this invocation's last POST; zero when it resumed an earlier one
 }
 
 // errPending keeps the poll going; errGone reports an endpoint that vanished while watched.
@@ -63,6 +65,7 @@ func (r *registration) run(ctx context.Context) (string, error) {
 	for {
 		if post {
 			r.attempts++
+			r.postedAt = r.h.deps.Now()
 			created, err := r.api.CreateInterfaceEndpoint(ctx, r.serviceID, r.endpointID)
 			switch {
 			case errors.Is(err, atlas.ErrConflict):
@@ -79,6 +82,7 @@ func (r *registration) run(ctx context.Context) (string, error) {
 			return "", err
 		}
 		if r.status == atlas.StatusAvailable {
+			r.recordAvailable(ctx)
 			return OutcomeRegistered, nil
 		}
 
