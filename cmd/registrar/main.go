@@ -22,6 +22,7 @@ import (
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/emf"
 	"github.com/atlasvpce/registrar/handler"
 )
 
@@ -57,12 +58,22 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 	if awsCfg.Region == "" {
 		return nil, &handler.ConfigError{Variable: "AWS_REGION", Problem: "is required: set it to the region of the VPC endpoints"}
 	}
+	// The metrics go to stdout raw, one JSON object per line, beside the
+	// logger's lines and not through it: Lambda makes each stdout line a log
+	// event and passes JSON lines through unchanged under LogFormat JSON, and
+	// CloudWatch Logs extracts metrics only from an event that is the whole
+	// EMF object (see package emf).
+	metrics, err := emf.New(os.Stdout, cfg.MetricsNamespace)
+	if err != nil {
+		return nil, &handler.ConfigError{Variable: "METRICS_NAMESPACE", Problem: err.Error()}
+	}
 	atlasCfg := atlas.Config{
 		BaseURL:   cfg.BaseURL,
 		Version:   cfg.APIVersion,
 		ProjectID: cfg.ProjectID,
 		UserAgent: "atlas-vpce-registrar/" + version,
 		OnRetry:   handler.RetryLogger(logger, cfg.ProjectID),
+		OnRequest: handler.CountAtlasRequest,
 	}
 	return handler.New(cfg, handler.Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: ec2.NewFromConfig(awsCfg)},
@@ -70,6 +81,7 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 		NewAtlas: func(creds atlas.Credentials) (handler.AtlasAPI, error) {
 			return atlas.NewClient(atlasCfg, creds)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: metrics,
 	}), nil
 }
