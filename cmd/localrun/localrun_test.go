@@ -21,6 +21,8 @@ func TestFunctionLineCondenses(t *testing.T) {
 		{"27 Nov 2026 10:48:46,255 [INFO] (rapid) INVOKE START(requestId: x)", ""},
 		{"START RequestId: x Version: $LATEST", ""},
 		{"config: ATLAS_PROJECT_ID is required", "lambda  config: ATLAS_PROJECT_ID is required"},
+		{`{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["Outcome"]],"Metrics":[{"Name":"Registrations","Unit":"Count"}]}]},"Outcome":"registered","Registrations":1,"requestId":"r"}`,
+			"lambda  METRICS Outcome=registered Registrations=1"},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
