@@ -460,3 +460,31 @@ func TestEmitWriteError(t *testing.T) {
 		t.Errorf("Namespace() = %q", e.Namespace())
 	}
 }
+
+// BenchmarkEmit measures the handler's line: two dimensions in three sets,
+// five metrics and two properties.
+func BenchmarkEmit(b *testing.B) {
+	e, err := emf.New(io.Discard, "AtlasVpceRegistrar")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := emf.Record{
+		Timestamp:     at,
+		Dimensions:    []emf.Dimension{{"Outcome", "registered"}, {"ProjectId", "5f0000000000000000000001"}},
+		DimensionSets: [][]string{{"Outcome", "ProjectId"}, {"Outcome"}, {}},
+		Metrics: []emf.Metric{
+			{Name: "Registrations", Unit: emf.Count, Value: 1},
+			{Name: "RegistrationAttempts", Unit: emf.Count, Value: 1},
+			{Name: "SecondsToAvailable", Unit: emf.Seconds, Value: 83.25},
+			{Name: "AtlasRequests", Unit: emf.Count, Value: 14},
+			{Name: "AtlasRateLimited", Unit: emf.Count, Value: 0},
+		},
+		Properties: []emf.Property{{"requestId", "8f5b1c9e-0000-4000-8000-000000000001"}, {"vpcEndpointId", "vpce-0123456789abcdef0"}},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Emit(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
