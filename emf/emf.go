@@ -173,7 +173,7 @@ func ValidateNamespace(ns string) error {
 	}
 	for _, c := range ns {
 		if !namespaceChar(c) {
-			return fmt.Errorf("emf: namespace %q contains %q; expected only letters, digits, space and . - _ / # :", ns, c)
+			return fmt.Errorf("emf: namespace %q contains %q; expected letters, digits, spaces and . - _ / # : only", ns, c)
 		}
 	}
 	return nil
