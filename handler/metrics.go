@@ -34,9 +34,9 @@ const (
 	// MetricAtlasRateLimited counts those answered 429.
 	MetricAtlasRateLimited = "AtlasRateLimited"
 
-	// MetricReconcileOrphans counts endpoints registered in Atlas whose VPC
-	// endpoint no longer exists, found by one reconcile run; reconcile
-	// publishes it with EmitCounts.
+	// MetricReconcileOrphans counts the orphans one reconcile run found
+	// (registrations in Atlas with no live VPC endpoint behind them);
+	// reconcile publishes it with EmitCounts.
 	MetricReconcileOrphans = "ReconcileOrphans"
 	// MetricReconcileReRegistered counts endpoints one reconcile run
 	// registered again; published with EmitCounts.
@@ -49,9 +49,10 @@ const (
 	DimensionProject = "ProjectId" // the Atlas project id
 )
 
-// Outcomes in the metrics beside OutcomeRegistered, OutcomeAlreadyRegistered
-// and OutcomeIgnored. The log line of a failed invocation says "error" and its
-// errorType; the metrics split the failures by what happens next.
+// The Outcome dimension is Result.Outcome after a success (so an outcome
+// added later shows up by itself: the dashboard graphs every value), and one
+// of these after a failure. The log line of a failed invocation says "error"
+// and its errorType; the metrics split the failures by what happens next.
 const (
 	// MetricOutcomeFailed: Atlas rejected every attempt (RegistrationFailedError).
 	MetricOutcomeFailed = "failed"
@@ -60,12 +61,6 @@ const (
 	// MetricOutcomeError: any other failure (the event, EC2, the secret, the Atlas API).
 	MetricOutcomeError = "error"
 )
-
-// MetricOutcomes lists every value of the Outcome dimension.
-var MetricOutcomes = []string{
-	OutcomeRegistered, OutcomeAlreadyRegistered, OutcomeIgnored,
-	MetricOutcomeFailed, MetricOutcomeDeadline, MetricOutcomeError,
-}
 
 // metricUnits holds every metric the function publishes, with its unit.
 var metricUnits = map[string]emf.Unit{
