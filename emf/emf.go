@@ -47,6 +47,8 @@ import (
 const (
 	// MaxMetrics is the most MetricDefinitions one directive may hold.
 	MaxMetrics = 100
+	// MaxValues is the most values one metric may carry in a document.
+	MaxValues = 100
 	// MaxDimensions is the most dimension keys one dimension set may hold
 	// (the specification said 9 until CloudWatch raised it to 30).
 	MaxDimensions = 30
@@ -90,11 +92,14 @@ type Dimension struct {
 	Name, Value string
 }
 
-// Metric is one value to publish. An empty Unit means None.
+// Metric is one value to publish, or several: with Values set, each of them
+// is a data point of its own (so percentiles see each), and Value is unused.
+// An empty Unit means None.
 type Metric struct {
-	Name  string
-	Unit  Unit
-	Value float64
+	Name   string
+	Unit   Unit
+	Value  float64
+	Values []float64 // at most MaxValues
 }
 
 // Property is a top-level string member that is not a dimension: it stays in
@@ -240,7 +245,11 @@ func Encode(namespace string, r Record) ([]byte, error) {
 		}
 	}
 	for _, m := range r.Metrics {
-		if err := member(m.Name, m.Value); err != nil {
+		var v any = m.Value
+		if m.Values != nil {
+			v = m.Values
+		}
+		if err := member(m.Name, v); err != nil {
 			return nil, err
 		}
 	}
@@ -336,8 +345,17 @@ func (r Record) validate() error {
 		if m.Unit != "" && !units[m.Unit] {
 			return fmt.Errorf("emf: metric %q has unit %q, which CloudWatch does not know", m.Name, m.Unit)
 		}
-		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
-			return fmt.Errorf("emf: metric %q has value %v; expected a finite number", m.Name, m.Value)
+		values := []float64{m.Value}
+		if m.Values != nil {
+			values = m.Values
+			if len(values) == 0 || len(values) > MaxValues {
+				return fmt.Errorf("emf: metric %q has %d values; expected 1 to %d", m.Name, len(values), MaxValues)
+			}
+		}
+		for _, v := range values {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("emf: metric %q has value %v; expected a finite number", m.Name, v)
+			}
 		}
 		if err := claim("metric", m.Name); err != nil {
 			return err

@@ -206,6 +206,18 @@ func TestEncodeValid(t *testing.T) {
 			want:     map[string]string{"N": "0"},
 		},
 		{
+			name:     "several values of one metric",
+			rec:      emf.Record{Timestamp: at, Metrics: []emf.Metric{{Name: "S", Unit: emf.Seconds, Values: []float64{83.25, 120, 0.5}}, {Name: "N", Value: 1}}},
+			wantSets: `[[]]`,
+			want:     map[string]string{"S": "[83.25 120 0.5]", "N": "1"},
+		},
+		{
+			name:     "a hundred values",
+			rec:      emf.Record{Timestamp: at, Metrics: []emf.Metric{{Name: "S", Values: make([]float64, 100)}}},
+			wantSets: `[[]]`,
+			want:     map[string]string{},
+		},
+		{
 			name:     "a nil set is an empty set, not null",
 			rec:      emf.Record{Timestamp: at, Dimensions: []emf.Dimension{{"A", "a"}}, DimensionSets: [][]string{{"A"}, nil}, Metrics: []emf.Metric{{Name: "N", Value: 1}}},
 			wantSets: `[["A"],[]]`,
@@ -314,6 +326,9 @@ func TestEncodeInvalid(t *testing.T) {
 		{"unit in the wrong case", emf.Record{Metrics: []emf.Metric{{Name: "N", Unit: "seconds", Value: 1}}}, `unit "seconds"`},
 		{"NaN", emf.Record{Metrics: []emf.Metric{{Name: "N", Value: math.NaN()}}}, "finite number"},
 		{"infinity", emf.Record{Metrics: []emf.Metric{{Name: "N", Value: math.Inf(1)}}}, "finite number"},
+		{"NaN among values", emf.Record{Metrics: []emf.Metric{{Name: "N", Values: []float64{1, math.NaN()}}}}, "finite number"},
+		{"101 values", emf.Record{Metrics: []emf.Metric{{Name: "N", Values: make([]float64, 101)}}}, "1 to 100"},
+		{"no values", emf.Record{Metrics: []emf.Metric{{Name: "N", Values: []float64{}}}}, "1 to 100"},
 		{"empty metric name", emf.Record{Metrics: []emf.Metric{{Value: 1}}}, "metric name"},
 		{"long metric name", emf.Record{Metrics: []emf.Metric{{Name: strings.Repeat("m", 256), Value: 1}}}, "1 to 255"},
 		{"metric named _aws", emf.Record{Metrics: []emf.Metric{{Name: "_aws", Value: 1}}}, "metadata member"},

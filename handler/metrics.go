@@ -25,8 +25,9 @@ const (
 	// when the invocation reached that point.
 	MetricAttempts = "RegistrationAttempts"
 	// MetricSecondsToAvailable is the time from this invocation's last POST of
-	// the endpoint to Atlas reporting it AVAILABLE. A resumed wait (the POST
-	// was an earlier invocation's) has no value.
+	// an endpoint to Atlas reporting it AVAILABLE, one value per endpoint (up
+	// to emf.MaxValues). A resumed wait (the POST was an earlier invocation's)
+	// has no value.
 	MetricSecondsToAvailable = "SecondsToAvailable"
 	// MetricAtlasRequests counts the HTTP requests sent to Atlas: digest
 	// challenges and retries included (see atlas.Config.OnRequest).
@@ -106,8 +107,7 @@ type invocationStats struct {
 	atlasRateLimited atomic.Int64
 
 	mu          sync.Mutex
-	toAvailable time.Duration
-	available   bool
+	toAvailable []time.Duration // one per endpoint this invocation saw reach AVAILABLE
 }
 
 type statsKey struct{}
@@ -145,8 +145,10 @@ func (r *registration) recordAvailable(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	s.toAvailable, s.available = r.h.deps.Now().Sub(r.postedAt), true
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if len(s.toAvailable) < emf.MaxValues { // the most one line can carry
+		s.toAvailable = append(s.toAvailable, r.h.deps.Now().Sub(r.postedAt))
+	}
 }
 
 // metricOutcome is the Outcome dimension of an invocation.
@@ -177,8 +179,15 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 		ms = append(ms, metric(MetricAttempts, float64(res.Attempts)))
 	}
 	st.mu.Lock()
-	if st.available {
-		ms = append(ms, metric(MetricSecondsToAvailable, st.toAvailable.Seconds()))
+	if len(st.toAvailable) > 0 {
+		m := metric(MetricSecondsToAvailable, st.toAvailable[0].Seconds())
+		if len(st.toAvailable) > 1 {
+			m.Values = make([]float64, len(st.toAvailable))
+			for i, d := range st.toAvailable {
+				m.Values[i] = d.Seconds()
+			}
+		}
+		ms = append(ms, m)
 	}
 	st.mu.Unlock()
 	ms = append(ms,

@@ -390,3 +390,37 @@ func TestMetricNames(t *testing.T) {
 		}
 	}
 }
+
+// An invocation that sees several endpoints reach AVAILABLE (reconcile) publishes
+// one SecondsToAvailable value each, up to what one line can carry.
+func TestMetricsSecondsToAvailablePerEndpoint(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	e, err := emf.New(&out, "Test/Registrar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	h := New(Config{ProjectID: "5f0000000000000000000001"}, Deps{Metrics: e, Now: func() time.Time { return now }})
+	ctx, st := withStats(context.Background())
+	for i := range emf.MaxValues + 5 {
+		r := &registration{h: h, postedAt: now.Add(-time.Duration(i+1) * time.Second)}
+		r.recordAvailable(ctx)
+	}
+	(&registration{h: h}).recordAvailable(ctx) // resumed: no POST of its own, no value
+
+	h.emitMetrics(ctx, st, &Result{Outcome: OutcomeRegistered, ProjectID: "5f0000000000000000000001"}, nil)
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	values, _ := line[MetricSecondsToAvailable].([]any)
+	if len(values) != emf.MaxValues {
+		t.Fatalf("%s has %d values, want %d", MetricSecondsToAvailable, len(values), emf.MaxValues)
+	}
+	for i, v := range values {
+		if v != float64(i+1) {
+			t.Errorf("value %d = %v, want %d", i, v, i+1)
+		}
+	}
+}
