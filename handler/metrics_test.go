@@ -295,8 +295,10 @@ func TestMetricsOfConcurrentInvocationsDoNotMix(t *testing.T) {
 		}
 		ids[i] = id
 	}
-	// Different amounts of work: the first two are rejected once and posted again.
-	hs.fake.RejectFirst(ids[0], ids[1])
+	// Different amounts of work: the first two meet 500s on their GETs, which
+	// the client retries (each a request the fake records, with the id in it).
+	hs.fake.InjectFault(atlastest.Fault{Method: http.MethodGet, PathContains: ids[0], Status: http.StatusInternalServerError, Times: 1})
+	hs.fake.InjectFault(atlastest.Fault{Method: http.MethodGet, PathContains: ids[1], Status: http.StatusInternalServerError, Times: 3})
 	hs.fake.ResetRequests()
 	hs.metrics.Reset()
 
@@ -311,7 +313,7 @@ func TestMetricsOfConcurrentInvocationsDoNotMix(t *testing.T) {
 	wg.Wait()
 
 	// What the fake received for each endpoint: its id is in the path of a
-	// GET or DELETE and in the body of a POST, challenges included.
+	// GET and in the body of a POST, challenges included.
 	perEndpoint := map[string]float64{}
 	for _, r := range hs.fake.Requests() {
 		for _, id := range ids {
@@ -329,12 +331,16 @@ func TestMetricsOfConcurrentInvocationsDoNotMix(t *testing.T) {
 		if got, want := l.metrics[MetricAtlasRequests], perEndpoint[id]; got != want || want == 0 {
 			t.Errorf("%s: %s = %v, the fake received %v for it", id, MetricAtlasRequests, got, want)
 		}
-		wantAttempts := 1.0
-		if id == ids[0] || id == ids[1] {
-			wantAttempts = 2
+	}
+	for i, want := range []int{1, 3} {
+		n := 0
+		for _, r := range hs.fake.Requests() {
+			if r.Status == http.StatusInternalServerError && strings.Contains(r.Path, ids[i]) {
+				n++
+			}
 		}
-		if l.metrics[MetricAttempts] != wantAttempts {
-			t.Errorf("%s: %s = %v, want %v", id, MetricAttempts, l.metrics[MetricAttempts], wantAttempts)
+		if n != want {
+			t.Errorf("%s met %d 500s, want %d", ids[i], n, want)
 		}
 	}
 }
