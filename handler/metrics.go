@@ -95,6 +95,11 @@ type MetricsEmitter interface {
 // serves.
 var registrationSets = [][]string{{DimensionOutcome, DimensionProject}, {DimensionOutcome}, {}}
 
+// unattributedSets publishes an invocation that no single project can be
+// named for (an event ignored before its project was known, when the
+// function serves several) per outcome and in total.
+var unattributedSets = [][]string{{DimensionOutcome}, {}}
+
 // countSets publishes EmitCounts per project and in total.
 var countSets = [][]string{{DimensionProject}, {}}
 
@@ -200,10 +205,14 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 	}
 	rec := emf.Record{
 		Timestamp:     h.deps.Now(),
-		Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: metricOutcome(res, err)}, {Name: DimensionProject, Value: res.ProjectID}},
-		DimensionSets: registrationSets,
+		Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: metricOutcome(res, err)}},
+		DimensionSets: unattributedSets,
 		Metrics:       ms,
 		Properties:    props,
+	}
+	if res.ProjectID != "" {
+		rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: res.ProjectID})
+		rec.DimensionSets = registrationSets
 	}
 	if err := h.deps.Metrics.Emit(rec); err != nil {
 		h.log.WarnContext(ctx, "metrics not written", slog.String("error", err.Error()))

@@ -430,3 +430,28 @@ func TestMetricsSecondsToAvailablePerEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// An invocation without a project (an event ignored before its project was
+// known) is published per outcome and in total only: a dimension needs a value.
+func TestMetricsWithoutAProject(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	e, err := emf.New(&out, "Test/Registrar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Config{}, Deps{Metrics: e})
+	ctx, st := withStats(context.Background())
+	h.emitMetrics(ctx, st, &Result{Outcome: OutcomeIgnored}, nil)
+	var line struct {
+		AWS struct{ CloudWatchMetrics []struct{ Dimensions [][]string } } `json:"_aws"`
+		Outcome   string
+		ProjectID *string `json:"ProjectId"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %q", err, out.String())
+	}
+	if got := line.AWS.CloudWatchMetrics[0].Dimensions; !reflect.DeepEqual(got, [][]string{{DimensionOutcome}, {}}) || line.Outcome != OutcomeIgnored || line.ProjectID != nil {
+		t.Errorf("line %s: want Outcome ignored, no ProjectId, sets [[Outcome] []]", out.String())
+	}
+}
