@@ -444,7 +444,9 @@ func TestMetricsWithoutAProject(t *testing.T) {
 	ctx, st := withStats(context.Background())
 	h.emitMetrics(ctx, st, &Result{Outcome: OutcomeIgnored}, nil)
 	var line struct {
-		AWS struct{ CloudWatchMetrics []struct{ Dimensions [][]string } } `json:"_aws"`
+		AWS struct {
+			CloudWatchMetrics []struct{ Dimensions [][]string }
+		} `json:"_aws"`
 		Outcome   string
 		ProjectID *string `json:"ProjectId"`
 	}
