@@ -10,8 +10,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -67,6 +69,16 @@ type Config struct {
 	// OnRetry, if set, is called before each wait with the call's context and
 	// the error that caused the retry.
 	OnRetry func(ctx context.Context, err error, wait time.Duration)
+
+	// OnRequest, if set, is called once for every HTTP request written to
+	// Atlas, with the request's context and the response's status code, or 0
+	// when no response arrived. Every request on the wire counts: digest
+	// challenges, retried attempts, resends by net/http and service-account
+	// token requests; a connection that never opened sends none. A token
+	// request runs under the client's own context (so that one caller's
+	// cancellation cannot spoil the token all callers share), so its ctx
+	// carries none of the caller's values.
+	OnRequest func(ctx context.Context, status int)
 }
 
 // Validate reports every field that is wrong and what it expects. Empty fields that
@@ -193,6 +205,11 @@ func NewClient(cfg Config, creds Credentials) (*Client, error) {
 	if rt == nil {
 		rt = http.DefaultTransport.(*http.Transport).Clone()
 	}
+	if cfg.OnRequest != nil {
+		// Below the authentication layers, so that the digest challenge and the
+		// token request are seen as the separate requests they are.
+		rt = observed(rt, cfg.OnRequest)
+	}
 
 	var auth http.RoundTripper
 	switch creds.Kind() {
@@ -229,6 +246,37 @@ func NewClient(cfg Config, creds Credentials) (*Client, error) {
 		retry:     cfg.Retry.withDefaults(),
 		onRetry:   cfg.OnRetry,
 	}, nil
+}
+
+// observed calls fn once for each request rt writes to the wire. Counting
+// writes rather than round trips matters because net/http resends by itself
+// an idempotent request whose reused connection broke before any response:
+// that is two requests for Atlas and one round trip here. Only the last write
+// of a round trip can have a response.
+func observed(rt http.RoundTripper, fn func(context.Context, int)) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		ctx := r.Context()
+		var writes atomic.Int32
+		trace := &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				writes.Add(1)
+			}
+		}}
+		resp, err := rt.RoundTrip(r.WithContext(httptrace.WithClientTrace(ctx, trace)))
+		n := writes.Load()
+		if n == 0 {
+			return resp, err // nothing reached Atlas (a failed dial, say)
+		}
+		for range n - 1 {
+			fn(ctx, 0)
+		}
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		fn(ctx, status)
+		return resp, err
+	})
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

@@ -178,6 +178,12 @@ func allowedValue(param map[string]any, value string) (bool, error) {
 			return false, nil
 		}
 	}
+	if minL, ok := param["MinLength"].(int); ok && len(value) < minL {
+		return false, nil
+	}
+	if maxL, ok := param["MaxLength"].(int); ok && len(value) > maxL {
+		return false, nil
+	}
 	if param["Type"] == "Number" {
 		var n float64
 		if _, err := fmt.Sscan(value, &n); err != nil {

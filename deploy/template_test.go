@@ -1,13 +1,18 @@
 package deploy_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/atlasvpce/registrar/emf"
+	"github.com/atlasvpce/registrar/handler"
 )
 
 const (
@@ -103,6 +108,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_MAX_ATTEMPTS", "AtlasMaxAttempts"},
 		{"ATLAS_POLL_INITIAL", "AtlasPollInitial"},
 		{"ATLAS_POLL_MAX", "AtlasPollMax"},
+		{"METRICS_NAMESPACE", "MetricsNamespace"},
 		{"ATLAS_ALLOW_SERVICE_REMOVAL", "AllowServiceRemoval"},
 		{"RECONCILE_DELETE_ORPHANS", "ReconcileDeleteOrphans"},
 		{"ATLAS_PROJECT_IDS", "AtlasProjectIds"},
@@ -230,6 +236,12 @@ func TestTemplateParameters(t *testing.T) {
 			deflt:   "false",
 			valid:   []string{"true", "false"},
 			invalid: []string{"", "yes", "on"},
+		},
+		{
+			name:    "MetricsNamespace",
+			deflt:   handler.DefaultMetricsNamespace,
+			valid:   append([]string{"A", "AW", "AWS"}, namespaceSamples(true)...),
+			invalid: append([]string{"AWS/", ":"}, namespaceSamples(false)...),
 		},
 		{
 			name:    "LogRetentionDays",
@@ -586,13 +598,21 @@ func TestTemplateAlarms(t *testing.T) {
 	tpl := mustTemplate(t)
 	actions := map[string]any{"Fn::If": []any{"HasAlarmTopic", []any{ref("AlarmTopicArn")}, ref("AWS::NoValue")}}
 	tests := []struct {
-		id, namespace, metric string
-		dimension             any
+		id           string
+		namespace    any
+		metric       string
+		dimension    any // the Value of the one dimension; nil: no dimensions
+		statistic    string
+		treatMissing string
 	}{
-		{"FailureQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("FailureQueue", "QueueName")},
-		{"RuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("RuleDeadLetterQueue", "QueueName")},
-		{"ForwardedRuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("ForwardedRuleDeadLetterQueue", "QueueName")},
-		{"FunctionErrorsAlarm", "AWS/Lambda", "Errors", ref(functionID)},
+		{"FailureQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("FailureQueue", "QueueName"), "Maximum", "notBreaching"},
+		{"RuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("RuleDeadLetterQueue", "QueueName"), "Maximum", "notBreaching"},
+		{"ForwardedRuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("ForwardedRuleDeadLetterQueue", "QueueName"), "Maximum", "notBreaching"},
+		{"FunctionErrorsAlarm", "AWS/Lambda", "Errors", ref(functionID), "Sum", "notBreaching"},
+		// The function's own metrics, totals across projects (no ProjectId).
+		{"RegistrationFailuresAlarm", ref("MetricsNamespace"), handler.MetricRegistrations, handler.MetricOutcomeFailed, "Sum", "notBreaching"},
+		// Reconcile reports now and then: the last run's state stands between runs.
+		{"ReconcileOrphansAlarm", ref("MetricsNamespace"), handler.MetricReconcileOrphans, nil, "Maximum", "ignore"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -604,6 +624,8 @@ func TestTemplateAlarms(t *testing.T) {
 			}{
 				{"Namespace", tt.namespace},
 				{"MetricName", tt.metric},
+				{"Statistic", tt.statistic},
+				{"TreatMissingData", tt.treatMissing},
 				{"Threshold", 0},
 				{"ComparisonOperator", "GreaterThanThreshold"},
 				{"AlarmActions", actions},
@@ -612,9 +634,19 @@ func TestTemplateAlarms(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", c.key, got, c.want)
 				}
 			}
-			dims, _ := mustDig(t, props, "Dimensions").([]any)
-			if len(dims) != 1 || !reflect.DeepEqual(mustDig(t, dims[0], "Value"), tt.dimension) {
+			dims, has := dig(props, "Dimensions")
+			if tt.dimension == nil {
+				if has {
+					t.Errorf("Dimensions = %#v, want none (the total)", dims)
+				}
+				return
+			}
+			list, _ := dims.([]any)
+			if len(list) != 1 || !reflect.DeepEqual(mustDig(t, list[0], "Value"), tt.dimension) {
 				t.Errorf("Dimensions = %#v, want one with Value %#v", dims, tt.dimension)
+			}
+			if reflect.DeepEqual(tt.namespace, ref("MetricsNamespace")) && mustDig(t, list[0], "Name") != handler.DimensionOutcome {
+				t.Errorf("dimension %v, want %s", list[0], handler.DimensionOutcome)
 			}
 		})
 	}
@@ -642,6 +674,7 @@ func TestTemplateOutputs(t *testing.T) {
 		// applies the transform, fails if that changes.
 		{"FunctionRoleArn", getAtt(functionID+"Role", "Arn")},
 		{"EventBusArn", getAtt("RegistrarEventBus", "Arn")},
+		{"DashboardName", ref("RegistrarDashboard")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -922,6 +955,196 @@ func TestTemplateRules(t *testing.T) {
 			}
 			if ok != (tt.failed == "") || failed != tt.failed {
 				t.Errorf("rules hold = %v (failed %q), want failed %q", ok, failed, tt.failed)
+			}
+		})
+	}
+}
+
+// namespaceSamples returns namespaces the function accepts (valid) or
+// rejects, so that the template's MetricsNamespace pattern can be held to
+// the function's own rule.
+func namespaceSamples(valid bool) []string {
+	if valid {
+		return []string{"AtlasVpceRegistrar", "Team/Atlas Registrar", "My App.v2_#1:prod-x", "AWSish/X", "AWS-team/x", "aws/lower", strings.Repeat("n", 255)}
+	}
+	return []string{"", ":Leading", "AWS/Lambda", "AWS/Custom", "a*b", "Café", "tab\there", "quote\"d", strings.Repeat("n", 256)}
+}
+
+// The template's parameter and the function's check (emf.ValidateNamespace,
+// which METRICS_NAMESPACE goes through at start) agree, so a stack that
+// deploys also starts.
+func TestTemplateMetricsNamespaceMatchesTheFunction(t *testing.T) {
+	t.Parallel()
+	param, ok := mustDig(t, mustTemplate(t), "Parameters", "MetricsNamespace").(map[string]any)
+	if !ok {
+		t.Fatal("parameter MetricsNamespace is not a mapping")
+	}
+	for _, valid := range []bool{true, false} {
+		for _, ns := range namespaceSamples(valid) {
+			fnOK := emf.ValidateNamespace(ns) == nil
+			tplOK, err := allowedValue(param, ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fnOK != valid || tplOK != valid {
+				t.Errorf("namespace %q: function accepts %v, template accepts %v; want both %v", ns, fnOK, tplOK, valid)
+			}
+		}
+	}
+}
+
+// dashboardBody returns the dashboard's body with its !Sub variables
+// replaced: the namespace by ns, every other variable by a stand-in of the
+// same shape as CloudFormation's value. A variable that names nothing in the
+// template fails the test.
+func dashboardBody(t *testing.T, ns string) (body string, alarmARNs map[string]string) {
+	t.Helper()
+	tpl := mustTemplate(t)
+	dash := mustDig(t, tpl, "Resources", "RegistrarDashboard")
+	if typ := mustDig(t, dash, "Type"); typ != "AWS::CloudWatch::Dashboard" {
+		t.Fatalf("RegistrarDashboard is a %v", typ)
+	}
+	sub, ok := mustDig(t, dash, "Properties", "DashboardBody", "Fn::Sub").(string)
+	if !ok {
+		t.Fatal("DashboardBody is not a !Sub of a string")
+	}
+	resources, _ := tpl["Resources"].(map[string]any)
+	params, _ := tpl["Parameters"].(map[string]any)
+	alarmARNs = map[string]string{}
+	body = subVariable.ReplaceAllStringFunc(sub, func(m string) string {
+		name := subVariable.FindStringSubmatch(m)[1]
+		res, attr, _ := strings.Cut(name, ".")
+		switch {
+		case name == "MetricsNamespace":
+			return ns
+		case name == "AWS::Region":
+			return "eu-central-1"
+		case params[name] != nil:
+			return "param-" + name
+		case name == "RuleDeadLetterQueue.QueueName" || name == "ForwardedRuleDeadLetterQueue.QueueName": // SAM creates them from the rules' DeadLetterConfig
+			return "stack-" + res + "-0A1B2C3D4E5F"
+		case resources[res] == nil:
+			t.Errorf("!Sub variable ${%s} names nothing in the template", name)
+		case attr == "":
+			return "stack-" + res + "-0A1B2C3D4E5F" // !Ref of a function, a queue's name
+		case attr == "QueueName":
+			return "stack-" + res + "-0A1B2C3D4E5F"
+		case attr == "Arn" && mustDig(t, resources[res], "Type") == "AWS::CloudWatch::Alarm":
+			arn := "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:stack-" + res + "-0A1B2C3D4E5F"
+			alarmARNs[res] = arn
+			return arn
+		default:
+			t.Errorf("!Sub variable ${%s}: no stand-in for attribute %s", name, attr)
+		}
+		return m
+	})
+	return body, alarmARNs
+}
+
+// dashboard is the part of a DashboardBody the tests read.
+type dashboard struct {
+	Widgets []struct {
+		Type                string
+		X, Y, Width, Height int
+		Properties          map[string]any
+	}
+}
+
+func TestTemplateDashboard(t *testing.T) {
+	t.Parallel()
+	for _, ns := range []string{handler.DefaultMetricsNamespace, "Team/Atlas Registrar #2:prod"} {
+		t.Run(ns, func(t *testing.T) {
+			t.Parallel()
+			body, alarmARNs := dashboardBody(t, ns)
+			var d dashboard
+			if err := json.Unmarshal([]byte(body), &d); err != nil {
+				t.Fatalf("DashboardBody is not valid JSON after substitution: %v\n%s", err, body)
+			}
+			if len(d.Widgets) == 0 {
+				t.Fatal("the dashboard has no widgets")
+			}
+
+			shown := map[string]bool{}  // our metrics, by name
+			alarms := map[string]bool{} // alarm ARNs in alarm widgets
+			search := regexp.MustCompile(`^SEARCH\('\{"([^"]+)",Outcome\} MetricName="([^"]+)"', 'Sum', 300\)$`)
+			for i, w := range d.Widgets {
+				if w.Width < 1 || w.Height < 1 || w.X < 0 || w.Y < 0 || w.X+w.Width > 24 {
+					t.Errorf("widget %d is placed at x %d width %d, y %d height %d: off the 24-column grid", i, w.X, w.Width, w.Y, w.Height)
+				}
+				switch w.Type {
+				case "text":
+					if md, _ := w.Properties["markdown"].(string); md == "" {
+						t.Errorf("text widget %d has no markdown", i)
+					}
+				case "alarm":
+					list, _ := w.Properties["alarms"].([]any)
+					for _, a := range list {
+						alarms[fmt.Sprint(a)] = true
+					}
+				case "metric":
+					if w.Properties["region"] != "eu-central-1" {
+						t.Errorf("widget %d region = %v, want the stack's", i, w.Properties["region"])
+					}
+					rows, _ := w.Properties["metrics"].([]any)
+					if len(rows) == 0 {
+						t.Errorf("metric widget %d (%v) has no metrics", i, w.Properties["title"])
+					}
+					for _, r := range rows {
+						row, _ := r.([]any)
+						if len(row) == 0 {
+							t.Fatalf("widget %d has an empty metric row", i)
+						}
+						if opts, ok := row[0].(map[string]any); ok {
+							expr, _ := opts["expression"].(string)
+							m := search.FindStringSubmatch(expr)
+							if m == nil || m[1] != ns {
+								t.Errorf("widget %d: expression %q, want a SEARCH of namespace %q by Outcome", i, expr, ns)
+								continue
+							}
+							shown[m[2]] = true
+							continue
+						}
+						// [namespace, metric, (dimension name, value)..., options?]: no shorthands.
+						var strs []string
+						for _, v := range row {
+							if s, ok := v.(string); ok {
+								strs = append(strs, s)
+							}
+						}
+						if len(strs) < 2 || len(strs)%2 != 0 || slices.Contains(strs, ".") || slices.Contains(strs, "...") {
+							t.Errorf("widget %d: metric row %v, want namespace, name and dimension pairs", i, row)
+							continue
+						}
+						if strs[0] == ns {
+							if len(strs) != 2 {
+								t.Errorf("widget %d: %s has dimensions %v; the widgets show totals across projects", i, strs[1], strs[2:])
+							}
+							shown[strs[1]] = true
+						}
+					}
+				default:
+					t.Errorf("widget %d has type %q", i, w.Type)
+				}
+			}
+
+			for _, name := range handler.MetricNames() {
+				if !shown[name] {
+					t.Errorf("the function publishes %s, which no widget shows", name)
+				}
+			}
+			for name := range shown {
+				if !slices.Contains(handler.MetricNames(), name) {
+					t.Errorf("a widget shows %s, which the function does not publish", name)
+				}
+			}
+			resources, _ := mustTemplate(t)["Resources"].(map[string]any)
+			for id, r := range resources {
+				if typ, _ := dig(r, "Type"); typ != "AWS::CloudWatch::Alarm" {
+					continue
+				}
+				if arn, ok := alarmARNs[id]; !ok || !alarms[arn] {
+					t.Errorf("alarm %s is not in the dashboard's alarm widget", id)
+				}
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/emf"
 )
 
 // benchLookup stands in for EC2: every endpoint is an Interface endpoint for
@@ -65,15 +66,19 @@ func appendEndpointID(b []byte, i uint64) []byte {
 // and the endpoint service list are cached, and the Atlas fake (on loopback,
 // digest auth, no status delays) answers GET 404, POST, then AVAILABLE on the
 // first poll. The figures include the client's and the fake's HTTP work in
-// this process (6 round trips: 3 calls, each with digest's 401 challenge), and
-// the JSON outcome log line.
+// this process (6 round trips: 3 calls, each with digest's 401 challenge), the
+// JSON outcome log line, and the metrics line with its count of requests.
 func BenchmarkHandle(b *testing.B) {
 	fake := atlastest.NewServer(atlastest.Options{
 		APIKeys:           map[string]string{testPublicKey: testPrivateKey},
 		PendingAcceptance: -1, Pending: -1, DeleteDelay: -1,
 	})
 	defer fake.Close()
-	atlasCfg := atlas.Config{BaseURL: fake.URL, Version: atlas.V2, ProjectID: fake.ProjectID()}
+	atlasCfg := atlas.Config{BaseURL: fake.URL, Version: atlas.V2, ProjectID: fake.ProjectID(), OnRequest: CountAtlasRequest}
+	metrics, err := emf.New(io.Discard, DefaultMetricsNamespace)
+	if err != nil {
+		b.Fatal(err)
+	}
 	h := New(Config{
 		ProjectIDs: []string{fake.ProjectID()}, SecretID: "atlas/registrar", BaseURL: fake.URL, APIVersion: atlas.V2,
 		MaxAttempts: 3, PollInitial: time.Millisecond, PollMax: time.Millisecond,
@@ -84,11 +89,13 @@ func BenchmarkHandle(b *testing.B) {
 		NewAtlas: func(c atlas.Credentials, project string) (AtlasAPI, error) {
 			return atlas.NewClient(atlasCfg, c)
 		},
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Metrics: metrics,
 	})
 	// A client of our own removes each registered endpoint outside the timer,
 	// so the fake's state (which it scans per request) stays the same size.
-	cleaner, err := atlas.NewClient(atlasCfg, atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
+	cleaner, err := atlas.NewClient(atlas.Config{BaseURL: fake.URL, Version: atlas.V2, ProjectID: fake.ProjectID()},
+		atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
 	if err != nil {
 		b.Fatal(err)
 	}

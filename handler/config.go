@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/emf"
 )
 
 // Config is the function's configuration, read once from the environment at start.
@@ -40,6 +42,8 @@ type Config struct {
 	AllowedAccountIDs []string
 	// MemberRoleName (MEMBER_ROLE_NAME) is the role assumed in those accounts.
 	MemberRoleName string
+	// MetricsNamespace (METRICS_NAMESPACE) is the CloudWatch namespace of the function's metrics.
+	MetricsNamespace string
 }
 
 // DefaultMemberRoleName is the role member-account.yaml creates.
@@ -53,11 +57,12 @@ const (
 
 // Defaults applied when a variable is unset.
 const (
-	DefaultMaxAttempts    = 3
-	DefaultPollInitial    = 5 * time.Second
-	DefaultPollMax        = 30 * time.Second
-	DefaultCredentialsTTL = 15 * time.Minute
-	DefaultDeadlineMargin = 5 * time.Second
+	DefaultMaxAttempts      = 3
+	DefaultPollInitial      = 5 * time.Second
+	DefaultPollMax          = 30 * time.Second
+	DefaultCredentialsTTL   = 15 * time.Minute
+	DefaultDeadlineMargin   = 5 * time.Second
+	DefaultMetricsNamespace = "AtlasVpceRegistrar"
 )
 
 // ConfigError names the environment variable that is missing or invalid.
@@ -148,6 +153,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.PollMax < c.PollInitial {
 		return Config{}, &ConfigError{"ATLAS_POLL_MAX", fmt.Sprintf("is %s; expected at least ATLAS_POLL_INITIAL (%s)", c.PollMax, c.PollInitial)}
+	}
+	c.MetricsNamespace = cmp.Or(getenv("METRICS_NAMESPACE"), DefaultMetricsNamespace)
+	if err := emf.ValidateNamespace(c.MetricsNamespace); err != nil {
+		return Config{}, &ConfigError{"METRICS_NAMESPACE", fmt.Sprintf("is %q; expected a CloudWatch namespace: 1 to 255 letters, digits, spaces and . - _ / # :, not starting with a colon or AWS/ (%v)", truncate(c.MetricsNamespace, 64), err)}
 	}
 	return c, nil
 }

@@ -34,6 +34,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		BaseURL: atlas.DefaultBaseURL, APIVersion: atlas.V2, MaxAttempts: 3,
 		PollInitial: 5 * time.Second, PollMax: 30 * time.Second,
 		CredentialsTTL: 15 * time.Minute, DeadlineMargin: 5 * time.Second,
+		MetricsNamespace: "AtlasVpceRegistrar",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig() = %+v, want %+v", c, want)
@@ -68,6 +69,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "role name with a slash", set: map[string]string{"MEMBER_ROLE_NAME": "path/role"}, wantVar: "MEMBER_ROLE_NAME"},
 		{name: "role name too long", set: map[string]string{"MEMBER_ROLE_NAME": strings.Repeat("r", 65)}, wantVar: "MEMBER_ROLE_NAME"},
 		{name: "orphan switch misspelt", set: map[string]string{"RECONCILE_DELETE_ORPHANS": "ture"}, wantVar: "RECONCILE_DELETE_ORPHANS"},
+		{name: "namespace with a leading colon", set: map[string]string{"METRICS_NAMESPACE": ":Registrar"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "namespace under AWS/", set: map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "namespace with a star", set: map[string]string{"METRICS_NAMESPACE": "Atlas*"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "namespace too long", set: map[string]string{"METRICS_NAMESPACE": strings.Repeat("n", 256)}, wantVar: "METRICS_NAMESPACE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,11 +104,12 @@ func TestLoadConfigAcceptsLoopbackHTTPAndV1(t *testing.T) {
 	env["ATLAS_API_VERSION"] = "v1.0"
 	env["ATLAS_MAX_ATTEMPTS"] = "5"
 	env["ATLAS_SECRET_ID"] = "atlas/registrar"
+	env["METRICS_NAMESPACE"] = "Team/Atlas Registrar"
 	c, err := LoadConfig(envFrom(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.APIVersion != atlas.V1 || c.MaxAttempts != 5 || c.BaseURL != "http://127.0.0.1:8080" {
+	if c.APIVersion != atlas.V1 || c.MaxAttempts != 5 || c.BaseURL != "http://127.0.0.1:8080" || c.MetricsNamespace != "Team/Atlas Registrar" {
 		t.Errorf("LoadConfig() = %+v", c)
 	}
 }

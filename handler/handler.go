@@ -73,6 +73,7 @@ type Deps struct {
 	NewAtlas AtlasFactory
 	Logger   *slog.Logger     // nil: slog.Default()
 	Now      func() time.Time // nil: time.Now
+	Metrics  MetricsEmitter   // nil: no metrics
 }
 
 // Outcomes reported in Result.Outcome and EndpointResult.Outcome.
@@ -173,12 +174,15 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return json.Marshal(res)
 }
 
-// Handle processes one event and logs one line with its outcome.
+// Handle processes one event, logs one line with its outcome and writes one
+// metrics line.
 func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	start := h.deps.Now()
+	ctx, stats := withStats(ctx)
 	res := &Result{ProjectID: h.soleProject()}
 	err := h.handle(ctx, payload, res)
 	h.logOutcome(ctx, res, err, h.deps.Now().Sub(start))
+	h.emitMetrics(ctx, stats, res, err)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/emf"
 	"github.com/atlasvpce/registrar/internal/motoserver"
 	"github.com/atlasvpce/registrar/internal/proc"
 )
@@ -43,16 +44,17 @@ var secretValues = []string{testPrivateKey, testClientSecret}
 // harness wires a Handler to the real AWS SDK clients talking to moto_server
 // and to an Atlas fake, the same way cmd/registrar does for Lambda.
 type harness struct {
-	t      *testing.T
-	h      *Handler
-	cfg    Config
-	fake   *atlastest.Server
-	moto   *motoserver.Server
-	awsCfg aws.Config
-	aws    *awsRecorder
-	seeded *motoserver.Seeded
-	logs   *proc.Buffer
-	ec2    awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
+	t       *testing.T
+	h       *Handler
+	cfg     Config
+	fake    *atlastest.Server
+	moto    *motoserver.Server
+	awsCfg  aws.Config
+	aws     *awsRecorder
+	seeded  *motoserver.Seeded
+	logs    *proc.Buffer
+	ec2     awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
+	metrics *syncBuffer   // the EMF lines, one per invocation
 
 	serviceName   string // of the fake's service and the seeded endpoint
 	liveCompanion string // the live companion's id, if harnessOptions.liveCompanion
@@ -171,12 +173,16 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.config(&cfg)
 	}
 
-	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}, serviceName: serviceName, liveCompanion: live}
+	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}, serviceName: serviceName, liveCompanion: live, metrics: &syncBuffer{}}
 	hs.ec2 = ec2.NewFromConfig(awsCfg)
 	if o.wrapEC2 != nil {
 		hs.ec2 = o.wrapEC2(hs.ec2)
 	}
 	logger := slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	metrics, err := emf.New(hs.metrics, DefaultMetricsNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var accounts AccountLookups
 	if o.accounts {
 		cfg.Region = awsCfg.Region
@@ -193,12 +199,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		NewAtlas: func(c atlas.Credentials, project string) (AtlasAPI, error) {
 			return atlas.NewClient(atlas.Config{
 				BaseURL: cfg.BaseURL, Version: cfg.APIVersion, ProjectID: project,
-				Timeout: cmp.Or(o.timeout, 2*time.Second),
-				Retry:   atlas.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxTries: 4},
-				OnRetry: RetryLogger(logger, project),
+				Timeout:   cmp.Or(o.timeout, 2*time.Second),
+				Retry:     atlas.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxTries: 4},
+				OnRetry:   RetryLogger(logger, project),
+				OnRequest: CountAtlasRequest,
 			}, c)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: metrics,
 	})
 	return hs
 }

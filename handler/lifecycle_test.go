@@ -322,6 +322,17 @@ func TestReconcile(t *testing.T) {
 	if n := hs.atlasCalls("list"); n != 1 {
 		t.Errorf("service lists = %d, want 1", n)
 	}
+	// The run's counts reach the metrics: one orphan, one endpoint registered again.
+	var counts map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(hs.metrics.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m[MetricReconcileOrphans] != nil {
+			counts = m
+		}
+	}
+	if counts == nil || counts[MetricReconcileOrphans] != 1.0 || counts[MetricReconcileReRegistered] != 1.0 || counts[DimensionProject] != hs.fake.ProjectID() {
+		t.Errorf("reconcile metrics line = %v, want 1 orphan and 1 re-registered for project %s", counts, hs.fake.ProjectID())
+	}
 }
 
 // A dry run reads only, and its plan is what the real run then does.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -24,8 +25,9 @@ type planned struct {
 	EndpointResult
 	start func(*task) func(context.Context) // nil: nothing to do
 	// done is the outcome the action reports when it succeeds.
-	done string
-	ec2  EndpointLookup // the account and region the endpoint was found in
+	done   string
+	ec2    EndpointLookup // the account and region the endpoint was found in
+	orphan bool           // in Atlas with no live VPC endpoint in the accounts searched
 }
 
 func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error {
@@ -51,11 +53,35 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 			res.Endpoints = append(res.Endpoints, p.EndpointResult)
 		}
 		res.Counts = countOutcomes(res.Endpoints)
+		h.emitReconcileCounts(ctx, plan)
 		if len(failed) > 0 {
 			return &ReconcileError{ProjectID: h.projects(), Failed: failed}
 		}
 		return nil
 	})
+}
+
+// emitReconcileCounts publishes, per project, the orphans found and the
+// endpoints registered again, zeros included, so that the orphan alarm
+// clears once the orphans are gone.
+func (h *Handler) emitReconcileCounts(ctx context.Context, plan []*planned) {
+	orphans, reRegistered := map[string]int{}, map[string]int{}
+	for _, p := range plan {
+		if p.orphan {
+			orphans[p.ProjectID]++
+		}
+		if p.Outcome == OutcomeReRegistered {
+			reRegistered[p.ProjectID]++
+		}
+	}
+	for _, project := range h.cfg.ProjectIDs {
+		if err := h.EmitCounts(ctx, project,
+			Count{Name: MetricReconcileOrphans, Value: orphans[project]},
+			Count{Name: MetricReconcileReRegistered, Value: reRegistered[project]},
+		); err != nil {
+			h.log.WarnContext(ctx, "reconcile metrics not written", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // searched is what the EC2 side of one service holds: every live VPC
@@ -267,6 +293,7 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 				remaining++
 			}
 		default:
+			p.orphan = true
 			p.Outcome = OutcomeOrphan
 			p.Reason = "in Atlas (" + describe(ie) + ") but no live VPC endpoint in the accounts served, in region " + serviceRegion(svc.EndpointServiceName) +
 				", points at " + svc.EndpointServiceName + "; it may belong to another account or region"

@@ -33,12 +33,13 @@ type task struct {
 	poll  *backoff.ExponentialBackOff
 	pause backoff.BackOff
 
-	attempts      int    // registrations made or resumed
-	status        string // last connectionStatus seen
-	lastErr       string // last Atlas errorMessage seen
-	recovered     bool   // a failed registration was deleted on the way
-	lastOne       bool   // the guard found no other live endpoint in the service
-	deregistering bool   // the goal is removal, not registration
+	attempts      int       // registrations made or resumed
+	status        string    // last connectionStatus seen
+	lastErr       string    // last Atlas errorMessage seen
+	recovered     bool      // a failed registration was deleted on the way
+	lastOne       bool      // the guard found no other live endpoint in the service
+	deregistering bool      // the goal is removal, not registration
+	postedAt      time.Time // this task's last POST; zero when it resumed an earlier one
 
 	done    bool
 	outcome string
@@ -119,6 +120,7 @@ func (t *task) recoverFailed(ctx context.Context) {
 
 func (t *task) post(ctx context.Context) {
 	t.attempts++
+	t.postedAt = t.h.deps.Now()
 	created, err := t.api.CreateInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
 	switch {
 	case errors.Is(err, atlas.ErrConflict):
@@ -146,6 +148,7 @@ func (t *task) settle(ctx context.Context) {
 		t.lastErr = "the endpoint disappeared from Atlas while pending"
 		t.attemptFailed(ctx, false)
 	case ie.ConnectionStatus == atlas.StatusAvailable:
+		t.recordAvailable(ctx)
 		t.finish(OutcomeRegistered, "")
 	case failed(ie):
 		t.attemptFailed(ctx, true)

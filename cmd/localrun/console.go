@@ -156,7 +156,8 @@ func (c *console) functionLine(raw bool) func(string) {
 
 // condenseJSON turns a slog JSON line into "LEVEL message key=value …",
 // keeping the keys in their order and leaving out the time, the request id
-// and empty values.
+// and empty values. The metrics line (embedded metric format, with its
+// "_aws" member) becomes "METRICS key=value …" without the metadata.
 func condenseJSON(line string) (string, bool) {
 	if !strings.HasPrefix(line, "{") {
 		return "", false
@@ -168,6 +169,7 @@ func condenseJSON(line string) (string, bool) {
 	}
 	var level, msg string
 	var attrs []string
+	metrics := false
 	for d.More() {
 		kt, err := d.Token()
 		if err != nil {
@@ -181,6 +183,8 @@ func condenseJSON(line string) (string, bool) {
 		s := flat(v)
 		switch key {
 		case "time", "timestamp", "requestId":
+		case "_aws":
+			metrics = true
 		case "level":
 			level = s
 		case "msg", "message":
@@ -190,6 +194,9 @@ func condenseJSON(line string) (string, bool) {
 				attrs = append(attrs, key+"="+s)
 			}
 		}
+	}
+	if metrics {
+		return "METRICS " + strings.Join(attrs, " "), true
 	}
 	out := fmt.Sprintf("%-5s %s", level, msg)
 	if len(attrs) > 0 {

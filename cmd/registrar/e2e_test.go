@@ -128,6 +128,7 @@ func TestE2ERegisterThenAlreadyRegistered(t *testing.T) {
 
 	res := invoke(t, s, event)
 	checkOutcomeLine(t, out.String(), s.EndpointID, handler.OutcomeRegistered)
+	checkMetricsLine(t, out.String(), s, handler.OutcomeRegistered)
 	want := summary{
 		Outcome:           handler.OutcomeRegistered,
 		VPCEndpointID:     s.EndpointID,
@@ -178,6 +179,48 @@ func checkOutcomeLine(t *testing.T, output, endpointID, outcome string) {
 		return
 	}
 	t.Errorf("no JSON log line with outcome %q for %s in:\n%s", outcome, endpointID, output)
+}
+
+// checkMetricsLine finds the one EMF line of the function's output so far:
+// a line of its own that is a whole JSON object, in the default namespace,
+// with the outcome, the request id, and as many Atlas requests as the fake
+// received.
+func checkMetricsLine(t *testing.T, output string, s *localstack.Stack, outcome string) {
+	t.Helper()
+	var found []map[string]any
+	for _, line := range strings.Split(output, "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) == nil && l["_aws"] != nil {
+			found = append(found, l)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d EMF lines in the function's output, want 1:\n%s", len(found), output)
+	}
+	l := found[0]
+	directives, _ := l["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)
+	if len(directives) != 1 || directives[0].(map[string]any)["Namespace"] != handler.DefaultMetricsNamespace {
+		t.Errorf("EMF line has directives %v, want one in %s", directives, handler.DefaultMetricsNamespace)
+	}
+	if id, _ := l["requestId"].(string); id == "" {
+		t.Errorf("EMF line has no requestId: %v", l)
+	}
+	for k, want := range map[string]any{
+		handler.DimensionOutcome:       outcome,
+		handler.DimensionProject:       s.ProjectID,
+		"vpcEndpointId":                s.EndpointID,
+		handler.MetricRegistrations:    1.0,
+		handler.MetricAttempts:         1.0,
+		handler.MetricAtlasRequests:    float64(len(s.Fake.Requests())),
+		handler.MetricAtlasRateLimited: 0.0,
+	} {
+		if l[k] != want {
+			t.Errorf("EMF member %s = %v, want %v", k, l[k], want)
+		}
+	}
+	if secs, _ := l[handler.MetricSecondsToAvailable].(float64); secs <= 0 {
+		t.Errorf("EMF %s = %v, want a positive number", handler.MetricSecondsToAvailable, l[handler.MetricSecondsToAvailable])
+	}
 }
 
 // summary is the comparable part of a handler.Result.

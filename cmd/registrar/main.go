@@ -23,6 +23,7 @@ import (
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/emf"
 	"github.com/atlasvpce/registrar/handler"
 )
 
@@ -61,6 +62,15 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 	cfg.Region = awsCfg.Region
 	// Other accounts and regions: STS is asked only when an event names an account.
 	accounts := &awsvpc.Accounts{Config: awsCfg, STS: sts.NewFromConfig(awsCfg), RoleName: cfg.MemberRoleName}
+	// The metrics go to stdout raw, one JSON object per line, beside the
+	// logger's lines and not through it: Lambda makes each stdout line a log
+	// event and passes JSON lines through unchanged under LogFormat JSON, and
+	// CloudWatch Logs extracts metrics only from an event that is the whole
+	// EMF object (see package emf).
+	metrics, err := emf.New(os.Stdout, cfg.MetricsNamespace)
+	if err != nil {
+		return nil, &handler.ConfigError{Variable: "METRICS_NAMESPACE", Problem: err.Error()}
+	}
 	return handler.New(cfg, handler.Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: ec2.NewFromConfig(awsCfg)},
 		Accounts:  accountLookups{accounts},
@@ -72,9 +82,11 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 				ProjectID: project,
 				UserAgent: "atlas-vpce-registrar/" + version,
 				OnRetry:   handler.RetryLogger(logger, project),
+				OnRequest: handler.CountAtlasRequest,
 			}, creds)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: metrics,
 	}), nil
 }
 

@@ -30,6 +30,8 @@ func TestNewHandler(t *testing.T) {
 		{name: "no project", change: map[string]string{"ATLAS_PROJECT_ID": ""}, wantVar: "ATLAS_PROJECT_ID"},
 		{name: "bad version", change: map[string]string{"ATLAS_API_VERSION": "2023-01-01"}, wantVar: "ATLAS_API_VERSION"},
 		{name: "http base URL", change: map[string]string{"ATLAS_BASE_URL": "http://atlas.invalid"}, wantVar: "ATLAS_BASE_URL"},
+		{name: "metrics namespace", change: map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, wantVar: "METRICS_NAMESPACE"},
+		{name: "own metrics namespace", change: map[string]string{"METRICS_NAMESPACE": "Platform/Atlas Registrar"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,7 +160,7 @@ func functionEnv(base, extra []string) []string {
 	for _, kv := range base {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "ATLAS_") || strings.HasPrefix(k, "_LAMBDA") ||
-			k == "DEADLINE_MARGIN" || k == "_HANDLER" || k == "LOG_LEVEL" {
+			k == "DEADLINE_MARGIN" || k == "METRICS_NAMESPACE" || k == "_HANDLER" || k == "LOG_LEVEL" {
 			continue
 		}
 		env = append(env, kv)

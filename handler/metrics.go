@@ -1,0 +1,272 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/atlasvpce/registrar/emf"
+)
+
+// The function's CloudWatch metrics, in the namespace METRICS_NAMESPACE. Each
+// invocation writes one embedded metric format line (package emf) with these
+// metrics; template.yaml's dashboard and alarms read them.
+const (
+	// MetricRegistrations is 1 for every event handled, by Outcome.
+	MetricRegistrations = "Registrations"
+	// MetricAttempts is the number of registrations made or resumed (Result.Attempts),
+	// when the invocation reached that point.
+	MetricAttempts = "RegistrationAttempts"
+	// MetricSecondsToAvailable is the time from this invocation's last POST of
+	// an endpoint to Atlas reporting it AVAILABLE, one value per endpoint (up
+	// to emf.MaxValues). A resumed wait (the POST was an earlier invocation's)
+	// has no value.
+	MetricSecondsToAvailable = "SecondsToAvailable"
+	// MetricAtlasRequests counts the HTTP requests sent to Atlas: digest
+	// challenges and retries included (see atlas.Config.OnRequest).
+	MetricAtlasRequests = "AtlasRequests"
+	// MetricAtlasRateLimited counts those answered 429.
+	MetricAtlasRateLimited = "AtlasRateLimited"
+
+	// MetricReconcileOrphans counts the orphans one reconcile run found
+	// (registrations in Atlas with no live VPC endpoint behind them);
+	// reconcile publishes it with EmitCounts.
+	MetricReconcileOrphans = "ReconcileOrphans"
+	// MetricReconcileReRegistered counts endpoints one reconcile run
+	// registered again; published with EmitCounts.
+	MetricReconcileReRegistered = "ReconcileReRegistered"
+)
+
+// Dimensions of the metrics.
+const (
+	DimensionOutcome = "Outcome"
+	DimensionProject = "ProjectId" // the Atlas project id
+)
+
+// The Outcome dimension is Result.Outcome after a success (so an outcome
+// added later shows up by itself: the dashboard graphs every value), and one
+// of these after a failure. The log line of a failed invocation says "error"
+// and its errorType; the metrics split the failures by what happens next.
+const (
+	// MetricOutcomeFailed: Atlas rejected every attempt (RegistrationFailedError).
+	MetricOutcomeFailed = "failed"
+	// MetricOutcomeDeadline: time ran out; Lambda's retry resumes (DeadlineError).
+	MetricOutcomeDeadline = "deadline"
+	// MetricOutcomeError: any other failure (the event, EC2, the secret, the Atlas API).
+	MetricOutcomeError = "error"
+)
+
+// metricUnits holds every metric the function publishes, with its unit.
+var metricUnits = map[string]emf.Unit{
+	MetricRegistrations:         emf.Count,
+	MetricAttempts:              emf.Count,
+	MetricSecondsToAvailable:    emf.Seconds,
+	MetricAtlasRequests:         emf.Count,
+	MetricAtlasRateLimited:      emf.Count,
+	MetricReconcileOrphans:      emf.Count,
+	MetricReconcileReRegistered: emf.Count,
+}
+
+// MetricNames returns the name of every metric the function publishes, sorted.
+func MetricNames() []string {
+	names := make([]string, 0, len(metricUnits))
+	for n := range metricUnits {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// MetricsEmitter writes one metrics document; *emf.Emitter is one.
+type MetricsEmitter interface {
+	Emit(emf.Record) error
+}
+
+// registrationSets publishes each registration metric per project and
+// outcome, per outcome across projects, and in total: the dashboard and the
+// alarms read the last two, so they hold however many projects the function
+// serves.
+var registrationSets = [][]string{{DimensionOutcome, DimensionProject}, {DimensionOutcome}, {}}
+
+// unattributedSets publishes an invocation that no single project can be
+// named for (an event ignored before its project was known, when the
+// function serves several) per outcome and in total.
+var unattributedSets = [][]string{{DimensionOutcome}, {}}
+
+// countSets publishes EmitCounts per project and in total.
+var countSets = [][]string{{DimensionProject}, {}}
+
+// invocationStats gathers what one invocation measures on the way. It rides
+// in the invocation's context, so concurrent invocations of one Handler (one
+// Lambda container runs one at a time, but tests and the soak run many) never
+// mix their counts.
+type invocationStats struct {
+	atlasRequests    atomic.Int64
+	atlasRateLimited atomic.Int64
+
+	mu          sync.Mutex
+	toAvailable []time.Duration // one per endpoint this invocation saw reach AVAILABLE
+}
+
+type statsKey struct{}
+
+func withStats(ctx context.Context) (context.Context, *invocationStats) {
+	s := &invocationStats{}
+	return context.WithValue(ctx, statsKey{}, s), s
+}
+
+func statsFrom(ctx context.Context) *invocationStats {
+	s, _ := ctx.Value(statsKey{}).(*invocationStats)
+	return s
+}
+
+// CountAtlasRequest is the atlas.Config OnRequest hook: it counts a request,
+// and a 429, against the invocation whose context sent it. Requests outside an
+// invocation (a service account's token request, which runs under the
+// client's own context) are not counted.
+func CountAtlasRequest(ctx context.Context, status int) {
+	s := statsFrom(ctx)
+	if s == nil {
+		return
+	}
+	s.atlasRequests.Add(1)
+	if status == http.StatusTooManyRequests {
+		s.atlasRateLimited.Add(1)
+	}
+}
+
+// recordAvailable notes, for MetricSecondsToAvailable, the time from this
+// invocation's last POST to AVAILABLE. A resumed wait has no POST to measure from.
+func (t *task) recordAvailable(ctx context.Context) {
+	s := statsFrom(ctx)
+	if s == nil || t.postedAt.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.toAvailable) < emf.MaxValues { // the most one line can carry
+		s.toAvailable = append(s.toAvailable, t.h.deps.Now().Sub(t.postedAt))
+	}
+}
+
+// metricOutcome is the Outcome dimension of an invocation.
+func metricOutcome(res *Result, err error) string {
+	if err == nil {
+		return res.Outcome
+	}
+	if _, ok := errors.AsType[*RegistrationFailedError](err); ok {
+		return MetricOutcomeFailed
+	}
+	if _, ok := errors.AsType[*DeadlineError](err); ok {
+		return MetricOutcomeDeadline
+	}
+	return MetricOutcomeError
+}
+
+// emitMetrics writes the invocation's metrics line. Failing to write it is
+// logged, not returned: the registration itself is done.
+func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Result, err error) {
+	if h.deps.Metrics == nil {
+		return
+	}
+	metric := func(name string, v float64) emf.Metric {
+		return emf.Metric{Name: name, Unit: metricUnits[name], Value: v}
+	}
+	ms := []emf.Metric{metric(MetricRegistrations, 1)}
+	if res.Attempts > 0 {
+		ms = append(ms, metric(MetricAttempts, float64(res.Attempts)))
+	}
+	st.mu.Lock()
+	if len(st.toAvailable) > 0 {
+		m := metric(MetricSecondsToAvailable, st.toAvailable[0].Seconds())
+		if len(st.toAvailable) > 1 {
+			m.Values = make([]float64, len(st.toAvailable))
+			for i, d := range st.toAvailable {
+				m.Values[i] = d.Seconds()
+			}
+		}
+		ms = append(ms, m)
+	}
+	st.mu.Unlock()
+	ms = append(ms,
+		metric(MetricAtlasRequests, float64(st.atlasRequests.Load())),
+		metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
+	)
+	props := invocationProperties(ctx, res.VPCEndpointID)
+	if err != nil {
+		props = append(props, emf.Property{Name: "errorType", Value: errorType(err)})
+	}
+	rec := emf.Record{
+		Timestamp:     h.deps.Now(),
+		Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: metricOutcome(res, err)}},
+		DimensionSets: unattributedSets,
+		Metrics:       ms,
+		Properties:    props,
+	}
+	if res.ProjectID != "" {
+		rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: res.ProjectID})
+		rec.DimensionSets = registrationSets
+	}
+	if err := h.deps.Metrics.Emit(rec); err != nil {
+		h.log.WarnContext(ctx, "metrics not written", slog.String("error", err.Error()))
+	}
+}
+
+// invocationProperties are kept in a metrics line so that Logs Insights can
+// join it to the invocation's log lines; they make no metric.
+func invocationProperties(ctx context.Context, endpointID string) []emf.Property {
+	var props []emf.Property
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		props = append(props, emf.Property{Name: "requestId", Value: lc.AwsRequestID})
+	}
+	if endpointID != "" {
+		props = append(props, emf.Property{Name: "vpcEndpointId", Value: endpointID})
+	}
+	return props
+}
+
+// Count is one named count for EmitCounts.
+type Count struct {
+	Name  string
+	Value int
+}
+
+// EmitCounts writes one metrics line with counts (unit Count) for an Atlas
+// project, published per project and in total. Reconcile uses it with
+// MetricReconcileOrphans and MetricReconcileReRegistered, once per project
+// and run. A name that is not one of the function's metrics (MetricNames) is
+// an error, so the dashboard and alarms cannot miss it; without a
+// MetricsEmitter it does nothing.
+func (h *Handler) EmitCounts(ctx context.Context, projectID string, counts ...Count) error {
+	if h.deps.Metrics == nil {
+		return nil
+	}
+	ms := make([]emf.Metric, 0, len(counts))
+	for _, c := range counts {
+		unit, ok := metricUnits[c.Name]
+		if !ok || unit != emf.Count {
+			return &unknownMetricError{name: c.Name}
+		}
+		ms = append(ms, emf.Metric{Name: c.Name, Unit: unit, Value: float64(c.Value)})
+	}
+	return h.deps.Metrics.Emit(emf.Record{
+		Timestamp:     h.deps.Now(),
+		Dimensions:    []emf.Dimension{{Name: DimensionProject, Value: projectID}},
+		DimensionSets: countSets,
+		Metrics:       ms,
+		Properties:    invocationProperties(ctx, ""),
+	})
+}
+
+type unknownMetricError struct{ name string }
+
+func (e *unknownMetricError) Error() string {
+	return "metrics: " + e.name + " is not a count the function publishes; add it to metricUnits, the dashboard and the README"
+}
