@@ -82,7 +82,7 @@ bench: tools build ## Measure binary size, cold start, memory and per-event CPU.
 	$(GO) run ./cmd/bench -rie $(BIN)/aws-lambda-rie
 
 .PHONY: soak
-soak: ## Run many registrations at once against a rate-limited Atlas fake.
+soak: ## Model a burst of 100 endpoints through the deployment as shipped; prints figures vs goals.
 	$(GO) run ./cmd/soak
 
 .PHONY: clean

@@ -5,8 +5,11 @@
 // authenticates with HTTP Digest (programmatic API keys) or OAuth2 bearer tokens
 // (service accounts, with a token endpoint), answers with Atlas's error bodies, moves
 // interface endpoints through PENDING_ACCEPTANCE, PENDING and AVAILABLE on configurable
-// delays, and records every request. Faults (error statuses, Retry-After, delays,
-// connection resets, rejected or failed registrations) can be injected while it runs.
+// delays, and records every request. It can enforce Atlas's limits: a token
+// bucket on API requests, a per-client rate limit on the token endpoint and a cap
+// on the active tokens of a service account. Faults (error statuses, Retry-After,
+// delays, connection resets, rejected or failed registrations) can be injected
+// while it runs.
 //
 // NewServer starts it on a loopback httptest.Server; NewUnstartedHandler returns the
 // bare http.Handler for serving on any listener (for example a local sandbox).
@@ -33,9 +36,9 @@ const (
 	DefaultStepDelay           = 50 * time.Millisecond
 )
 
-// TokenBucket configures rate limiting of authenticated API requests: Capacity
-// requests at once, refilled by Refill every Interval. Over the limit the fake
-// answers 429 RATE_LIMITED_TOKEN_BUCKET with Retry-After.
+// TokenBucket configures a rate limit: Capacity requests at once, refilled at
+// Refill per Interval (continuously, a fraction of a token at a time). Over the
+// limit the fake answers 429 with Retry-After: the seconds until one token is back.
 type TokenBucket struct {
 	Capacity int
 	Refill   int
@@ -68,9 +71,21 @@ type Options struct {
 	// DELETING for DeleteDelay, then is gone).
 	KeepEmptyServices bool
 
-	RateLimit *TokenBucket     // optional
-	Now       func() time.Time // optional clock for statuses and token expiry
-	Logger    *slog.Logger     // optional: one line per request and per status change
+	// RateLimit limits authenticated API requests, all of them in one bucket as
+	// Atlas does per project for the private endpoint routes; over it the fake
+	// answers 429 RATE_LIMITED_TOKEN_BUCKET. Optional.
+	RateLimit *TokenBucket
+	// TokenRateLimit limits requests to the OAuth2 token endpoint, one bucket per
+	// client id (Atlas: about 50 a minute per IP and client; here everything comes
+	// from one IP). Over it the fake answers 429 RATE_LIMITED. Optional.
+	TokenRateLimit *TokenBucket
+	// MaxActiveTokens caps the unexpired access tokens one service account may
+	// hold (Atlas: 100). A token request beyond it is answered 403 access_denied,
+	// "Access Token limit reached". Zero means no cap.
+	MaxActiveTokens int
+
+	Now    func() time.Time // optional clock for statuses, token expiry and rate limits
+	Logger *slog.Logger     // optional: one line per request and per status change
 }
 
 // Project is a further project the fake serves.
@@ -126,12 +141,17 @@ type Fake struct {
 	rateLimit         *TokenBucket
 	keepEmpty         bool
 	projects          map[string]bool // set at construction, read without mu
+	maxTokens         int
 
 	mu            sync.Mutex
 	services      []*service
 	nonces        map[string]*nonce
-	tokens        map[string]time.Time
+	tokens        map[string]accessToken // by token value
+	peakTokens    map[string]int         // most active tokens a client has held at once
 	tokenRequests int
+	apiBucket     *bucket            // nil: no API rate limit
+	tokenLimit    *TokenBucket       // nil: no token endpoint rate limit
+	tokenBuckets  map[string]*bucket // token endpoint buckets, by client id
 	// logMu guards requests on its own: a request is recorded as its answer is
 	// written, which handlers may do while holding mu.
 	logMu        sync.Mutex
@@ -142,9 +162,14 @@ type Fake struct {
 	failNext     int
 	failMsg      string
 	holdPending  bool
+	heldUntil    time.Time // when HoldPending(false) last released a hold
 	holdDeleting bool
-	bucket       float64
-	bucketAt     time.Time
+}
+
+// accessToken is an issued OAuth2 access token.
+type accessToken struct {
+	client  string
+	expires time.Time
 }
 
 type service struct {
@@ -193,8 +218,11 @@ func NewUnstartedHandler(opts Options) *Fake {
 		pending:           delay(opts.Pending),
 		deleteDelay:       delay(opts.DeleteDelay),
 		keepEmpty:         opts.KeepEmptyServices,
+		maxTokens:         opts.MaxActiveTokens,
 		nonces:            map[string]*nonce{},
-		tokens:            map[string]time.Time{},
+		tokens:            map[string]accessToken{},
+		peakTokens:        map[string]int{},
+		tokenBuckets:      map[string]*bucket{},
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -209,13 +237,15 @@ func NewUnstartedHandler(opts Options) *Fake {
 		f.tokenTTL = time.Hour
 	}
 	if opts.RateLimit != nil {
-		rl := *opts.RateLimit
-		if rl.Capacity <= 0 || rl.Refill <= 0 || rl.Interval <= 0 {
-			panic("atlastest: RateLimit needs positive Capacity, Refill and Interval")
-		}
-		f.rateLimit = &rl
-		f.bucket = float64(rl.Capacity)
-		f.bucketAt = f.now()
+		f.apiBucket = newBucket("RateLimit", *opts.RateLimit, f.now())
+	}
+	if opts.TokenRateLimit != nil {
+		rl := *opts.TokenRateLimit
+		_ = newBucket("TokenRateLimit", rl, f.now()) // validates
+		f.tokenLimit = &rl
+	}
+	if f.maxTokens < 0 {
+		panic("atlastest: MaxActiveTokens must not be negative")
 	}
 	seed := opts.Services
 	if seed == nil {
@@ -374,6 +404,9 @@ func (f *Fake) ClearFaults() {
 func (f *Fake) HoldPending(hold bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.holdPending && !hold {
+		f.heldUntil = f.now()
+	}
 	f.holdPending = hold
 }
 
@@ -456,6 +489,50 @@ func (f *Fake) Endpoint(serviceID, id string) (atlas.InterfaceEndpoint, bool) {
 	}
 	st := f.state(e, now)
 	return atlas.InterfaceEndpoint{ID: e.id, ConnectionStatus: st.status, ErrorMessage: st.errorMessage, DeleteRequested: st.deleteRequested}, true
+}
+
+// AvailableSince returns when an interface endpoint became AVAILABLE, if it is
+// AVAILABLE now: the time Atlas would have started answering AVAILABLE, which
+// a poller can only notice later. Like every status, it is computed from the
+// time the endpoint was created and the configured delays (and from when a
+// HoldPending was released, if that came later).
+func (f *Fake) AvailableSince(serviceID, id string) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	f.sweep(now)
+	svc := f.service(serviceID)
+	if svc == nil {
+		return time.Time{}, false
+	}
+	e := svc.endpoint(id)
+	if e == nil || f.state(e, now).status != atlas.StatusAvailable {
+		return time.Time{}, false
+	}
+	at := e.created.Add(f.pendingAcceptance + f.pending)
+	if f.heldUntil.After(at) {
+		at = f.heldUntil
+	}
+	return at, true
+}
+
+// ActiveTokens reports how many unexpired access tokens the service account
+// clientID holds now, and the most it has held at once.
+func (f *Fake) ActiveTokens(clientID string) (active, peak int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.activeTokens(clientID, f.now()), f.peakTokens[clientID]
+}
+
+// activeTokens counts clientID's unexpired tokens. Callers hold f.mu.
+func (f *Fake) activeTokens(clientID string, now time.Time) int {
+	n := 0
+	for _, t := range f.tokens {
+		if t.client == clientID && now.Before(t.expires) {
+			n++
+		}
+	}
+	return n
 }
 
 // Services returns the endpoint services of every project as v2 reports them now.

@@ -5,6 +5,7 @@ import (
 	"crypto/md5" //nolint:gosec // HTTP Digest
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -941,6 +942,8 @@ func TestOptions(t *testing.T) {
 		"service":   {Services: []atlas.EndpointService{{ID: "XYZ"}}},
 		"endpoint":  {Services: []atlas.EndpointService{{InterfaceEndpoints: []string{"vpce-1"}}}},
 		"ratelimit": {RateLimit: &atlastest.TokenBucket{}},
+		"tokenrate": {TokenRateLimit: &atlastest.TokenBucket{Capacity: 1, Refill: 0, Interval: time.Second}},
+		"tokencap":  {MaxActiveTokens: -1},
 	} {
 		func() {
 			defer func() {
@@ -1082,5 +1085,137 @@ func TestSeveralProjects(t *testing.T) {
 	}
 	if got := s.ProjectServices(p2); len(got) != 1 || got[0].ID != s2 {
 		t.Errorf("ProjectServices(%s) = %+v", p2, got)
+	}
+}
+
+// The token endpoint's limit is per client: each client id has its own bucket,
+// and a request counts whether or not its secret is right.
+func TestTokenRateLimit(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	opts := options(clk)
+	opts.Clients["mdb_sa_id_other"] = "other-secret"
+	opts.TokenRateLimit = &atlastest.TokenBucket{Capacity: 2, Refill: 1, Interval: 2 * time.Second}
+	s := start(t, opts)
+
+	ok := "grant_type=client_credentials"
+	if r := tokenRequest(t, s, clientID, "wrong", ok); r.status != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: %d %s", r.status, r.body)
+	}
+	if r := tokenRequest(t, s, clientID, clientSecret, ok); r.status != http.StatusOK {
+		t.Fatalf("second request: %d %s", r.status, r.body)
+	}
+	r := tokenRequest(t, s, clientID, clientSecret, ok)
+	if r.status != http.StatusTooManyRequests || r.errorCode(t) != "RATE_LIMITED" || r.header.Get("Retry-After") != "2" {
+		t.Fatalf("over the limit: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if r := tokenRequest(t, s, "mdb_sa_id_other", "other-secret", ok); r.status != http.StatusOK {
+		t.Errorf("another client: %d %s", r.status, r.body)
+	}
+	clk.Advance(time.Second)
+	if r := tokenRequest(t, s, clientID, clientSecret, ok); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" {
+		t.Errorf("half a token later: %d %q", r.status, r.header.Get("Retry-After"))
+	}
+	clk.Advance(time.Second)
+	if r := tokenRequest(t, s, clientID, clientSecret, ok); r.status != http.StatusOK {
+		t.Errorf("after refill: %d %s", r.status, r.body)
+	}
+	if got := s.TokenRequests(); got != 6 {
+		t.Errorf("token requests = %d, want 6 (limited ones count)", got)
+	}
+}
+
+// A service account holds at most MaxActiveTokens unexpired tokens; the next
+// request gets Atlas's 403, which the client reports as unauthorized, until
+// one expires.
+func TestActiveTokenCap(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	opts := options(clk)
+	opts.TokenTTL = time.Hour
+	opts.MaxActiveTokens = 2
+	opts.Clients["mdb_sa_id_other"] = "other-secret"
+	s := start(t, opts)
+
+	first := token(t, s)
+	clk.Advance(10 * time.Minute)
+	token(t, s)
+	if active, peak := s.ActiveTokens(clientID); active != 2 || peak != 2 {
+		t.Fatalf("ActiveTokens = %d, %d; want 2, 2", active, peak)
+	}
+	r := tokenRequest(t, s, clientID, clientSecret, "grant_type=client_credentials")
+	if m := r.json(t); r.status != http.StatusForbidden || m["error"] != "access_denied" ||
+		!strings.HasPrefix(m["error_description"].(string), "Access Token limit reached.") {
+		t.Fatalf("third token: %d %s", r.status, r.body)
+	}
+	if r := send(t, s, http.MethodGet, v2Services, v2Type, "", first); r.status != http.StatusOK {
+		t.Errorf("an existing token stops working: %d", r.status)
+	}
+	if r := tokenRequest(t, s, "mdb_sa_id_other", "other-secret", "grant_type=client_credentials"); r.status != http.StatusOK {
+		t.Errorf("another service account: %d %s", r.status, r.body)
+	}
+
+	// The client library sees the cap as a credentials problem, not a transient one.
+	c, err := atlas.NewClient(atlas.Config{BaseURL: s.URL, ProjectID: pid}, atlas.Credentials{ClientID: clientID, ClientSecret: clientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListEndpointServices(t.Context())
+	if !errors.Is(err, atlas.ErrUnauthorized) || atlas.Temporary(err) || !strings.Contains(err.Error(), "access_denied") {
+		t.Errorf("client error = %v, want a permanent unauthorized access_denied", err)
+	}
+
+	clk.Advance(50 * time.Minute) // the first token expires
+	if active, peak := s.ActiveTokens(clientID); active != 1 || peak != 2 {
+		t.Errorf("after an expiry: ActiveTokens = %d, %d; want 1, 2", active, peak)
+	}
+	token(t, s)
+	if active, _ := s.ActiveTokens(clientID); active != 2 {
+		t.Errorf("after a new token: %d active, want 2", active)
+	}
+}
+
+// AvailableSince reports the moment the status turned AVAILABLE, computed
+// like the status itself, and nothing for endpoints that are not AVAILABLE.
+func TestAvailableSince(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	s := start(t, options(clk))
+	auth := token(t, s)
+	a, b, c := "vpce-000000000000000c1", "vpce-000000000000000c2", "vpce-000000000000000c3"
+	s.RejectFirst(c)
+	created := clk.Now()
+	for _, id := range []string{a, c} {
+		send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+id+`"}`, auth)
+	}
+	clk.Advance(2*step - time.Nanosecond)
+	if at, ok := s.AvailableSince(sid, a); ok {
+		t.Errorf("still PENDING: AvailableSince = %v, true", at)
+	}
+	clk.Advance(time.Minute)
+	if at, ok := s.AvailableSince(sid, a); !ok || !at.Equal(created.Add(2*step)) {
+		t.Errorf("AvailableSince = %v, %v; want %v", at, ok, created.Add(2*step))
+	}
+	for _, id := range []string{c, b} { // rejected; never created
+		if at, ok := s.AvailableSince(sid, id); ok {
+			t.Errorf("%s: AvailableSince = %v, true", id, at)
+		}
+	}
+	if _, ok := s.AvailableSince("5f00000000000000000000ff", a); ok {
+		t.Error("unknown service: ok")
+	}
+
+	// Held in PENDING past its time: AVAILABLE from the release.
+	s.HoldPending(true)
+	send(t, s, http.MethodPost, v2Endpoints, v2Type, `{"id":"`+b+`"}`, auth)
+	clk.Advance(time.Hour)
+	if _, ok := s.AvailableSince(sid, b); ok {
+		t.Error("held: ok")
+	}
+	released := clk.Now()
+	s.HoldPending(false)
+	clk.Advance(time.Second)
+	if at, ok := s.AvailableSince(sid, b); !ok || !at.Equal(released) {
+		t.Errorf("after the hold: AvailableSince = %v, %v; want %v", at, ok, released)
 	}
 }

@@ -146,8 +146,39 @@ func (f *Fake) checkDigest(r *http.Request, params string) bool {
 func (f *Fake) checkBearer(token string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	exp, ok := f.tokens[token]
-	return ok && f.now().Before(exp)
+	t, ok := f.tokens[token]
+	return ok && f.now().Before(t.expires)
+}
+
+// tokenLimitReached is Atlas's error_description when a service account already
+// holds as many active tokens as it may.
+const tokenLimitReached = "Access Token limit reached. Please use the existing Access Tokens or create a new Service Account."
+
+// tokenRateLimited applies the token endpoint's per-client bucket, answering
+// 429 when it is empty. The client is whoever the Basic credentials name,
+// checked or not: the limit protects the endpoint before it verifies anything.
+func (f *Fake) tokenRateLimited(w http.ResponseWriter, r *http.Request) bool {
+	if f.tokenLimit == nil {
+		return false
+	}
+	client, _, _ := r.BasicAuth()
+	client, _ = url.QueryUnescape(client)
+	f.mu.Lock()
+	now := f.now()
+	b := f.tokenBuckets[client]
+	if b == nil {
+		b = newBucket("TokenRateLimit", *f.tokenLimit, now)
+		f.tokenBuckets[client] = b
+	}
+	ok, wait := b.take(now)
+	f.mu.Unlock()
+	if ok {
+		return false
+	}
+	retryAfter(w, wait)
+	writeError(w, http.StatusTooManyRequests, "RATE_LIMITED",
+		"You have exceeded the rate limit for access token requests. Please retry later.")
+	return true
 }
 
 // serveToken is the OAuth2 client-credentials token endpoint.
@@ -163,12 +194,15 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request, body []byte, e
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		oauthError(w, http.StatusMethodNotAllowed, "invalid_request")
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "")
+		return
+	}
+	if f.tokenRateLimited(w, r) {
 		return
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "")
 		return
 	}
 	// RFC 6749 §2.3.1: the client id and secret are form-encoded before Basic encoding.
@@ -178,28 +212,35 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request, body []byte, e
 	want, known := f.clients[id]
 	f.mu.Unlock()
 	if err1 != nil || err2 != nil || !known || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "")
 		return
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "")
 		return
 	}
 	if form.Get("grant_type") != "client_credentials" {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
 		return
 	}
 	entry.Authenticated = true
 	tok := "fake_" + randomHex(24)
 	f.mu.Lock()
 	now := f.now()
-	for k, exp := range f.tokens {
-		if !now.Before(exp) {
+	for k, t := range f.tokens {
+		if !now.Before(t.expires) {
 			delete(f.tokens, k)
 		}
 	}
-	f.tokens[tok] = now.Add(f.tokenTTL)
+	active := f.activeTokens(id, now)
+	if f.maxTokens > 0 && active >= f.maxTokens {
+		f.mu.Unlock()
+		oauthError(w, http.StatusForbidden, "access_denied", tokenLimitReached)
+		return
+	}
+	f.tokens[tok] = accessToken{client: id, expires: now.Add(f.tokenTTL)}
+	f.peakTokens[id] = max(f.peakTokens[id], active+1)
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -210,11 +251,16 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request, body []byte, e
 	})
 }
 
-func oauthError(w http.ResponseWriter, status int, code string) {
+// oauthError answers with an RFC 6749 §5.2 error body; description may be empty.
+func oauthError(w http.ResponseWriter, status int, code, description string) {
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", realm))
 	}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+	body := map[string]string{"error": code}
+	if description != "" {
+		body["error_description"] = description
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }

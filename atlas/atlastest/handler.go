@@ -569,27 +569,55 @@ func resetConn(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
-// rateLimited applies the token bucket, answering 429 when it is empty.
+// bucket is a token bucket on the fake's clock.
+type bucket struct {
+	cfg      TokenBucket
+	level    float64
+	at       time.Time
+	perToken time.Duration
+}
+
+// newBucket returns a full bucket; it panics on a configuration that cannot
+// work, naming the Options field.
+func newBucket(field string, cfg TokenBucket, now time.Time) *bucket {
+	if cfg.Capacity <= 0 || cfg.Refill <= 0 || cfg.Interval <= 0 {
+		panic("atlastest: " + field + " needs positive Capacity, Refill and Interval")
+	}
+	return &bucket{cfg: cfg, level: float64(cfg.Capacity), at: now, perToken: cfg.Interval / time.Duration(cfg.Refill)}
+}
+
+// take spends a token if there is one; otherwise it reports how long until
+// there will be. Callers hold f.mu.
+func (b *bucket) take(now time.Time) (ok bool, wait time.Duration) {
+	if el := now.Sub(b.at); el > 0 {
+		b.level = math.Min(float64(b.cfg.Capacity), b.level+float64(el)/float64(b.perToken))
+	}
+	b.at = now
+	if b.level >= 1 {
+		b.level--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.level) * float64(b.perToken))
+}
+
+// retryAfter writes the whole seconds until a token is back, at least 1, as
+// Atlas does.
+func retryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+}
+
+// rateLimited applies the API token bucket, answering 429 when it is empty.
 func (f *Fake) rateLimited(w http.ResponseWriter) bool {
-	if f.rateLimit == nil {
+	if f.apiBucket == nil {
 		return false
 	}
 	f.mu.Lock()
-	rl := f.rateLimit
-	now := f.now()
-	perToken := rl.Interval / time.Duration(rl.Refill)
-	if el := now.Sub(f.bucketAt); el > 0 {
-		f.bucket = math.Min(float64(rl.Capacity), f.bucket+float64(el)/float64(perToken))
-	}
-	f.bucketAt = now
-	if f.bucket >= 1 {
-		f.bucket--
-		f.mu.Unlock()
+	ok, wait := f.apiBucket.take(f.now())
+	f.mu.Unlock()
+	if ok {
 		return false
 	}
-	wait := time.Duration((1 - f.bucket) * float64(perToken))
-	f.mu.Unlock()
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	retryAfter(w, wait)
 	writeError(w, http.StatusTooManyRequests, "RATE_LIMITED_TOKEN_BUCKET",
 		"You have exceeded the rate limit for this resource. Please retry later.")
 	return true

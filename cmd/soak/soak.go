@@ -24,8 +24,9 @@ import (
 	"github.com/atlasvpce/registrar/handler"
 )
 
-// config is the soak's scenario; flags override the defaults.
+// config is the soak's scenario; flags override the defaults of its mode.
 type config struct {
+	stress      bool // the all-at-once stress scenario instead of the deployment model
 	n           int
 	capacity    int
 	refill      int
@@ -39,12 +40,35 @@ type config struct {
 	redeliver   int
 	redelay     time.Duration
 	verbose     bool
+
+	// The deployment model only; its durations are model time.
+	template          string
+	concurrency       int
+	concurrencySource string // where the concurrency came from, for the report
+	scale             time.Duration
+	accept            time.Duration
+	deleteTime        time.Duration
+	tokenRate         int
+	tokenInterval     time.Duration
+	tokenCap          int
+	tokenTTL          time.Duration
+	credentialsTTL    time.Duration
+	maxEventAge       time.Duration
+	queue             string
+	timeout           time.Duration
 }
+
+// Ways the model's Lambda hands queued events to free concurrency.
+const (
+	queueThrottle = "throttle" // as documented: throttled events are retried 1 s, doubling to 5 min, later
+	queueFIFO     = "fifo"     // idealised: a freed container takes the next event at once
+)
 
 // defaults make 200 containers start together against a bucket that holds
 // half of what they need at once, so 429s with Retry-After are certain.
 func defaults() config {
 	return config{
+		stress:      true,
 		n:           200,
 		capacity:    100,
 		refill:      50,
@@ -55,23 +79,81 @@ func defaults() config {
 		maxAttempts: 3,
 		deadline:    2 * time.Minute,
 		redelay:     time.Second,
+		template:    "template.yaml",
+	}
+}
+
+// modelDefaults are the deployment as shipped (from template.yaml) and
+// Atlas's limits as far as they are known; see the README for which of them
+// are published and which are assumptions.
+func modelDefaults(s shipped, template string) config {
+	return config{
+		n:                 100,
+		capacity:          4000,
+		refill:            2000,
+		interval:          time.Minute,
+		pollInitial:       s.pollInitial,
+		pollMax:           s.pollMax,
+		maxAttempts:       s.maxAttempts,
+		deadline:          s.timeout,
+		redeliver:         s.asyncRetries,
+		template:          template,
+		concurrency:       s.concurrency,
+		concurrencySource: " (" + template + ")",
+		scale:             10 * time.Millisecond,
+		accept:            2 * time.Minute,
+		deleteTime:        time.Minute,
+		tokenRate:         50,
+		tokenInterval:     time.Minute,
+		tokenCap:          goalTokenCapN,
+		tokenTTL:          time.Hour,
+		credentialsTTL:    handler.DefaultCredentialsTTL,
+		maxEventAge:       s.maxEventAge,
+		queue:             queueThrottle,
+		timeout:           5 * time.Minute,
 	}
 }
 
 func (c *config) register(fs *flag.FlagSet) {
-	fs.IntVar(&c.n, "n", c.n, "registrations run at once, each in its own handler")
-	fs.IntVar(&c.capacity, "capacity", c.capacity, "rate limit: token bucket capacity (authenticated requests)")
-	fs.IntVar(&c.refill, "refill", c.refill, "rate limit: tokens added every -interval")
-	fs.DurationVar(&c.interval, "interval", c.interval, "rate limit: refill interval")
-	fs.DurationVar(&c.step, "step", c.step, "fake: time in each of PENDING_ACCEPTANCE, PENDING and DELETING")
+	fs.BoolVar(&c.stress, "stress", c.stress, "run the stress scenario (every registration at once, each in its own handler, API keys, a tight bucket, real time) instead of the deployment model")
+	fs.StringVar(&c.template, "template", c.template, "SAM template the model reads the shipped settings from")
+	fs.IntVar(&c.n, "n", c.n, "endpoints created at once")
+	fs.IntVar(&c.capacity, "capacity", c.capacity, "Atlas API rate limit: token bucket capacity")
+	fs.IntVar(&c.refill, "refill", c.refill, "Atlas API rate limit: tokens added every -interval")
+	fs.DurationVar(&c.interval, "interval", c.interval, "Atlas API rate limit: refill interval")
 	fs.DurationVar(&c.pollInitial, "poll-initial", c.pollInitial, "handler: first wait between status polls")
-	fs.DurationVar(&c.pollMax, "poll-max", c.pollMax, "handler: cap on the wait between status polls")
+	fs.DurationVar(&c.pollMax, "poll-max", c.pollMax, "handler: cap on the wait between status polls (model: below -poll-initial means the first wait, then every -poll-max)")
 	fs.IntVar(&c.maxAttempts, "attempts", c.maxAttempts, "handler: registration attempts per invocation")
 	fs.DurationVar(&c.deadline, "deadline", c.deadline, "deadline of each invocation (the Lambda timeout)")
 	fs.Float64Var(&c.reject, "reject", c.reject, "fraction of first registrations the fake answers REJECTED (0 to 1)")
 	fs.IntVar(&c.redeliver, "redeliver", c.redeliver, "redeliveries of a failed invocation, as Lambda's async retries (Lambda: 2); 0 requires every first invocation to succeed")
-	fs.DurationVar(&c.redelay, "redeliver-delay", c.redelay, "wait before each redelivery (Lambda: about 1m, then 2m)")
 	fs.BoolVar(&c.verbose, "v", c.verbose, "write the handlers' log lines to stderr")
+	if c.stress {
+		c.registerStress(fs)
+	} else {
+		c.registerModel(fs)
+	}
+}
+
+// registerStress adds the flags only the stress scenario has.
+func (c *config) registerStress(fs *flag.FlagSet) {
+	fs.DurationVar(&c.step, "step", c.step, "fake: time in each of PENDING_ACCEPTANCE, PENDING and DELETING")
+	fs.DurationVar(&c.redelay, "redeliver-delay", c.redelay, "wait before each redelivery (Lambda: about 1m, then 2m)")
+}
+
+// registerModel adds the flags only the deployment model has.
+func (c *config) registerModel(fs *flag.FlagSet) {
+	fs.IntVar(&c.concurrency, "c", c.concurrency, "Lambda reserved concurrency; the default is the template's ReservedConcurrency")
+	fs.DurationVar(&c.scale, "scale", c.scale, "real time one model second lasts")
+	fs.DurationVar(&c.accept, "accept", c.accept, "Atlas: time from POST to AVAILABLE (PENDING_ACCEPTANCE, then PENDING)")
+	fs.DurationVar(&c.deleteTime, "delete", c.deleteTime, "Atlas: time a deleted endpoint stays DELETING")
+	fs.IntVar(&c.tokenRate, "token-rate", c.tokenRate, "Atlas token endpoint: requests per -token-interval per client (a bucket of that size)")
+	fs.DurationVar(&c.tokenInterval, "token-interval", c.tokenInterval, "Atlas token endpoint: interval of -token-rate")
+	fs.IntVar(&c.tokenCap, "token-cap", c.tokenCap, "Atlas: active tokens a service account may hold")
+	fs.DurationVar(&c.tokenTTL, "token-ttl", c.tokenTTL, "Atlas: lifetime of an access token")
+	fs.DurationVar(&c.credentialsTTL, "credentials-ttl", c.credentialsTTL, "handler: how long a container keeps its credentials (and so its client and token)")
+	fs.StringVar(&c.queue, "queue", c.queue, "how Lambda hands queued events to free concurrency: throttle (documented: retried 1s doubling to 5m) or fifo (idealised)")
+	fs.DurationVar(&c.timeout, "timeout", c.timeout, "real time after which the model gives up on invocations still running")
 }
 
 func (c config) validate() error {
@@ -80,22 +162,59 @@ func (c config) validate() error {
 		return fmt.Errorf("-n %d: want 1 to 10000", c.n)
 	case c.capacity < 1 || c.refill < 1 || c.interval <= 0:
 		return errors.New("-capacity, -refill and -interval must be positive")
-	case c.step < 0:
-		return errors.New("-step must not be negative")
-	case c.pollInitial < time.Millisecond || c.pollMax < c.pollInitial:
-		return errors.New("-poll-initial must be at least 1ms and -poll-max at least -poll-initial")
+	case c.pollInitial < time.Millisecond || c.pollMax < time.Millisecond:
+		return errors.New("-poll-initial and -poll-max must be at least 1ms")
 	case c.maxAttempts < 1 || c.maxAttempts > 10:
 		return fmt.Errorf("-attempts %d: want 1 to 10", c.maxAttempts)
-	case c.deadline < 5*time.Second || c.deadline > 15*time.Minute:
-		return fmt.Errorf("-deadline %s: want 5s to 15m", c.deadline)
 	case c.reject < 0 || c.reject > 1:
 		return fmt.Errorf("-reject %g: want 0 to 1", c.reject)
 	case c.redeliver < 0 || c.redeliver > 2:
 		return fmt.Errorf("-redeliver %d: want 0 to 2 (Lambda retries an async event at most twice)", c.redeliver)
-	case c.redelay < 0 || c.redelay > 5*time.Minute:
-		return fmt.Errorf("-redeliver-delay %s: want 0 to 5m", c.redelay)
+	}
+	if c.stress {
+		switch {
+		case c.step < 0:
+			return errors.New("-step must not be negative")
+		case c.pollMax < c.pollInitial:
+			return errors.New("-poll-max must be at least -poll-initial")
+		case c.deadline < 5*time.Second || c.deadline > 15*time.Minute:
+			return fmt.Errorf("-deadline %s: want 5s to 15m", c.deadline)
+		case c.redelay < 0 || c.redelay > 5*time.Minute:
+			return fmt.Errorf("-redeliver-delay %s: want 0 to 5m", c.redelay)
+		}
+		return nil
+	}
+	clk := clock{scale: c.scale}
+	switch {
+	case c.concurrency < 1 || c.concurrency > 1000:
+		return fmt.Errorf("-c %d: want 1 to 1000", c.concurrency)
+	case c.scale < 100*time.Microsecond || c.scale > time.Second:
+		return fmt.Errorf("-scale %s: want 100µs to 1s", c.scale)
+	case c.deadline < time.Minute || c.deadline > 15*time.Minute:
+		return fmt.Errorf("-deadline %s: want 1m to 15m (Lambda's maximum)", c.deadline)
+	case clk.real(c.deadline-handler.DefaultDeadlineMargin) < 2*time.Second:
+		// The handler will not start a registration with under a second of real time left.
+		return fmt.Errorf("-scale %s: the %s deadline lasts %s of real time; want at least 2s, so a larger -scale",
+			c.scale, c.deadline, clk.real(c.deadline))
+	case c.accept <= 0 || c.deleteTime < 0:
+		return errors.New("-accept must be positive and -delete not negative")
+	case c.tokenRate < 1 || c.tokenInterval <= 0 || c.tokenCap < 1 || c.tokenTTL <= 0:
+		return errors.New("-token-rate, -token-interval, -token-cap and -token-ttl must be positive")
+	case c.credentialsTTL < 0:
+		return errors.New("-credentials-ttl must not be negative")
+	case c.queue != queueThrottle && c.queue != queueFIFO:
+		return fmt.Errorf("-queue %q: want %s or %s", c.queue, queueThrottle, queueFIFO)
+	case c.timeout <= 0:
+		return errors.New("-timeout must be positive")
 	}
 	return nil
+}
+
+func (c config) queueDescription() string {
+	if c.queue == queueFIFO {
+		return "at once (fifo, idealised)"
+	}
+	return "1s doubling to 5m"
 }
 
 // rejected is how many first registrations the fake rejects.

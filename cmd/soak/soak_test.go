@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
+	"github.com/atlasvpce/registrar/handler"
 )
 
 // A small soak without rate pressure passes, rejects exactly the chosen first
@@ -62,5 +66,195 @@ func TestInspectFindsDuplicatePOST(t *testing.T) {
 	rep.inspect(srv.Fake, []string{id})
 	if len(rep.duplicates) != 1 || rep.conflicts != 1 {
 		t.Errorf("duplicates %v, conflicts %d; want 1 and 1", rep.duplicates, rep.conflicts)
+	}
+}
+
+// modelConfig is the shipped deployment on a fast clock, small enough for a test.
+func modelConfig(t *testing.T) config {
+	t.Helper()
+	s, err := readTemplate("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := modelDefaults(s, "template.yaml")
+	cfg.scale = 3 * time.Millisecond // the 900 s deadline lasts 2.7 s
+	cfg.accept = time.Minute
+	cfg.timeout = time.Minute
+	return cfg
+}
+
+// A small deployment model runs every endpoint through at most C warm
+// containers, each with one token, and measures against its own minimum.
+func TestModelRunsBurstThroughConcurrency(t *testing.T) {
+	t.Parallel()
+	cfg := modelConfig(t)
+	cfg.n, cfg.concurrency = 6, 2
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep := runDeployment(t.Context(), cfg, io.Discard)
+	var out strings.Builder
+	rep.print(&out)
+	if f := rep.failures(); len(f) > 0 {
+		t.Fatalf("failures: %v\n%s", f, out.String())
+	}
+	b := rep.burst
+	if b.containers != 2 || b.cold() != 2 || len(b.invocations) != 6 || b.rep.outcomes[handler.OutcomeRegistered] != 6 {
+		t.Errorf("containers %d, cold %d, invocations %d, outcomes %v; want 2, 2, 6, 6 registered",
+			b.containers, b.cold(), len(b.invocations), b.rep.outcomes)
+	}
+	for _, mi := range b.invocations {
+		if mi.container < 0 || mi.container >= cfg.concurrency {
+			t.Errorf("invocation in container %d, want below %d", mi.container, cfg.concurrency)
+		}
+	}
+	if b.tokens != 2 || b.peakToken != 2 || b.api429+b.token429+b.token403 != 0 {
+		t.Errorf("tokens %d, peak %d, 429s %d+%d, 403s %d; want 2, 2, none", b.tokens, b.peakToken, b.api429, b.token429, b.token403)
+	}
+	if min, _ := b.minimum(); min != 3*6+2*2 || b.rep.requests < min {
+		t.Errorf("minimum %d (want 22), requests %d", min, b.rep.requests)
+	}
+	// Three waves of two: the last endpoint turns AVAILABLE after at least
+	// three acceptance times, and every one is noticed after it is AVAILABLE.
+	last, ok := b.lastAvailable()
+	alone, aloneOK := rep.alone.lastAvailable()
+	if !ok || !aloneOK || last < 3*cfg.accept || alone < cfg.accept || alone > cfg.accept+10*time.Second {
+		t.Errorf("last AVAILABLE after %s (want ≥ %s), alone %s (want about %s)", last, 3*cfg.accept, alone, cfg.accept)
+	}
+	if lat := b.latencies(); len(lat) != 6 || lat[0] < 0 {
+		t.Errorf("latencies %v: want 6, none negative", lat)
+	}
+	for _, want := range []string{"all AVAILABLE in Atlas after", "NOT MET", "PASS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The model applies Atlas's service-account limits: more containers than the
+// token endpoint allows at once get 429s and wait; more than the cap of active
+// tokens get 403s, fail every delivery, and the endpoint is reported lost.
+func TestModelServiceAccountLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("token rate", func(t *testing.T) {
+		t.Parallel()
+		cfg := modelConfig(t)
+		cfg.n, cfg.concurrency, cfg.tokenRate = 4, 4, 2
+		rep := runDeployment(t.Context(), cfg, io.Discard)
+		b := rep.burst
+		if f := rep.failures(); len(f) > 0 || b.token429 == 0 || b.raWaits == 0 || b.tokens != 4 {
+			t.Errorf("failures %v, token 429s %d, Retry-After waits %d, tokens %d; want none, some, some, 4", f, b.token429, b.raWaits, b.tokens)
+		}
+		// Two tokens at once, then one every 30 s: the fourth container posts a minute late.
+		if last, _ := b.lastAvailable(); last < cfg.accept+time.Minute {
+			t.Errorf("last AVAILABLE after %s, want at least %s", last, cfg.accept+time.Minute)
+		}
+	})
+	t.Run("token cap", func(t *testing.T) {
+		t.Parallel()
+		cfg := modelConfig(t)
+		cfg.n, cfg.concurrency, cfg.tokenCap = 4, 4, 3
+		// The other three stay busy through both of Lambda's retries (after 1
+		// and 3 minutes), so each delivery lands on the container without a token.
+		cfg.accept = 5 * time.Minute
+		rep := runDeployment(t.Context(), cfg, io.Discard)
+		b := rep.burst
+		f := rep.failures()
+		if len(f) == 0 || !strings.Contains(strings.Join(f, "; "), "not AVAILABLE") {
+			t.Errorf("failures %v: want the endpoint without a token reported", f)
+		}
+		if b.peakToken != 3 || b.token403 < 1+cfg.redeliver || b.rep.available != 3 || b.rep.errTypes["handler.AtlasError"] != 1+cfg.redeliver {
+			t.Errorf("peak %d, 403s %d, AVAILABLE %d, errors %v; want 3, ≥ %d, 3, %d AtlasError",
+				b.peakToken, b.token403, b.rep.available, b.rep.errTypes, 1+cfg.redeliver, 1+cfg.redeliver)
+		}
+	})
+}
+
+// The model reads the shipped settings from the template, following !Ref to
+// parameter defaults, and says what is missing.
+func TestReadTemplate(t *testing.T) {
+	t.Parallel()
+	s, err := readTemplate("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.concurrency < 1 || s.timeout != 900*time.Second || s.pollInitial <= 0 || s.pollMax < s.pollInitial ||
+		s.maxAttempts < 1 || s.asyncRetries != 2 || s.maxEventAge != 6*time.Hour {
+		t.Errorf("template.yaml: %+v", s)
+	}
+
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const fn = `
+Resources:
+  RegistrarFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 600
+      ReservedConcurrentExecutions: %s
+      Environment:
+        Variables:
+          ATLAS_POLL_INITIAL: 2s
+          ATLAS_POLL_MAX: !Ref PollMax
+          ATLAS_MAX_ATTEMPTS: 4
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        MaximumEventAgeInSeconds: 60
+`
+	params := "Parameters:\n  PollMax:\n    Type: String\n    Default: 9s\n  Conc:\n    Type: Number\n    Default: 7\n"
+	s, err = readTemplate(write("ok.yaml", params+fmt.Sprintf(fn, "!Ref Conc")))
+	want := shipped{concurrency: 7, pollInitial: 2 * time.Second, pollMax: 9 * time.Second, maxAttempts: 4,
+		timeout: 600 * time.Second, asyncRetries: 1, maxEventAge: time.Minute}
+	if err != nil || s != want {
+		t.Errorf("readTemplate = %+v, %v; want %+v", s, err, want)
+	}
+	if s, err := readTemplate(write("literal.yaml", params+fmt.Sprintf(fn, "12"))); err != nil || s.concurrency != 12 {
+		t.Errorf("literal concurrency: %+v, %v", s, err)
+	}
+	for name, tc := range map[string]struct{ body, want string }{
+		"missing parameter": {fmt.Sprintf(fn, "!Ref Nope"), "parameter Nope, which has no default"},
+		"zero concurrency":  {params + fmt.Sprintf(fn, "0"), "want at least 1"},
+		"not a number":      {params + fmt.Sprintf(fn, "many"), `ReservedConcurrentExecutions is "many"`},
+		"no function":       {"Resources: {}\n", "no resource RegistrarFunction"},
+	} {
+		if _, err := readTemplate(write(strings.ReplaceAll(name, " ", "-")+".yaml", tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
+		}
+	}
+	if _, err := readTemplate(filepath.Join(dir, "absent.yaml")); err == nil || !strings.Contains(err.Error(), "-template") {
+		t.Errorf("absent file: %v", err)
+	}
+}
+
+// Flags: the mode decides the defaults; each mode refuses the other's flags.
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	tmpl := "../../template.yaml"
+	cfg, err := parseConfig([]string{"-template", tmpl, "-c", "25", "-poll-initial", "2m", "-poll-max", "5s"}, io.Discard)
+	if err != nil || cfg.stress || cfg.n != 100 || cfg.concurrency != 25 || cfg.pollInitial != 2*time.Minute ||
+		cfg.pollMax != 5*time.Second || cfg.capacity != 4000 || cfg.deadline != 900*time.Second {
+		t.Errorf("model: %+v, %v", cfg, err)
+	}
+	cfg, err = parseConfig([]string{"-reject", "0.1", "-stress"}, io.Discard)
+	if err != nil || !cfg.stress || cfg.n != 200 || cfg.capacity != 100 || cfg.reject != 0.1 {
+		t.Errorf("stress: %+v, %v", cfg, err)
+	}
+	for _, args := range [][]string{
+		{"-stress", "-c", "5"},                         // a model flag
+		{"-template", tmpl, "-step", "1s"},             // a stress flag
+		{"-template", tmpl, "-queue", "lifo"},          // invalid value
+		{"-template", tmpl, "-scale", "1ms"},           // deadline too short in real time
+		{"-template", tmpl, "extra"},                   // stray argument
+		{"-template", filepath.Join(t.TempDir(), "x")}, // no template
+	} {
+		if _, err := parseConfig(args, io.Discard); err == nil {
+			t.Errorf("%q: no error", args)
+		}
 	}
 }
