@@ -130,13 +130,17 @@ func truncate(b []byte) string {
 // measured. The emulator starts the runtime process on the first invoke.
 func coldStart(ctx context.Context, rie, bin string, env []string, payload []byte, check func([]byte) error) (sample, error) {
 	s := sample{initMs: -1, reportInitMs: -1, reportDurMs: -1, memSizeMB: -1, maxMemMB: -1}
-	port, err := proc.FreePort()
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return s, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr, apiAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
 	var logs proc.Buffer
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, bin)
+	// The runtime API gets a port of its own: the emulator's default,
+	// 127.0.0.1:9001, is shared with any other emulator on the machine, and
+	// a runtime that reaches the wrong one fails the start.
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", apiAddr, bin)
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &logs, &logs
