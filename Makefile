@@ -78,7 +78,7 @@ invoke: ## Invoke the running local stack (`make up`) with EVENT=events/….json
 	$(GO) run ./cmd/localrun invoke -event $(EVENT)
 
 .PHONY: bench
-bench: tools build ## Measure binary size, cold start, memory and per-event CPU.
+bench: tools build ## Measure binary size, cold start against the goal, package init, memory and per-event CPU.
 	$(GO) run ./cmd/bench -rie $(BIN)/aws-lambda-rie
 
 .PHONY: soak

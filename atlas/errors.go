@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -288,15 +287,44 @@ func Temporary(err error) bool {
 	return errors.As(err, &oe)
 }
 
-var (
+// The accepted forms of ids, as errors state them. The checks are written
+// out (validEndpointID, validObjectID) instead of compiled from these, which
+// would run at package init in every cold start; ids_test.go holds the checks
+// to the expressions.
+const (
 	// endpointIDPattern is the Atlas specification's pattern for an AWS
 	// interface endpoint id, in the create body and in the path.
-	endpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{17}$`)
+	endpointIDPattern = `^vpce-[0-9a-f]{17}$`
 	// legacyEndpointIDPattern is the short form AWS used before 2018: EC2 may
 	// still know such an endpoint, but Atlas refuses the id with a 400.
-	legacyEndpointIDPattern = regexp.MustCompile(`^vpce-[0-9a-f]{8}$`)
-	objectIDPattern         = regexp.MustCompile(`^[0-9a-f]{24}$`)
+	legacyEndpointIDPattern = `^vpce-[0-9a-f]{8}$`
+	objectIDPattern         = `^[0-9a-f]{24}$`
 )
+
+func validEndpointID(id string) bool { return endpointIDDigits(id) == 17 }
+
+func legacyEndpointID(id string) bool { return endpointIDDigits(id) == 8 }
+
+// endpointIDDigits is the number of hex digits after "vpce-", or -1 if id is not
+// vpce- followed by lower-case hex digits only.
+func endpointIDDigits(id string) int {
+	hex, ok := strings.CutPrefix(id, "vpce-")
+	if !ok || !isLowerHex(hex) {
+		return -1
+	}
+	return len(hex)
+}
+
+func validObjectID(id string) bool { return len(id) == 24 && isLowerHex(id) }
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // InvalidIDError reports an identifier that does not have the expected form.
 // It matches ErrInvalidID.
@@ -322,21 +350,21 @@ func (e *InvalidIDError) Is(target error) bool { return target == ErrInvalidID }
 // Atlas accepts: vpce- and 17 lower-case hex digits. A legacy 8-digit id is
 // refused here, before any call, rather than by Atlas with a 400.
 func ValidateEndpointID(id string) error {
-	if endpointIDPattern.MatchString(id) {
+	if validEndpointID(id) {
 		return nil
 	}
 	hint := "Atlas accepts only 17-digit ids: vpce- and 17 lower-case hex digits"
-	if legacyEndpointIDPattern.MatchString(id) {
+	if legacyEndpointID(id) {
 		hint = "an 8-digit legacy AWS id; Atlas accepts only 17-digit ids"
 	}
-	return &InvalidIDError{Kind: "interface endpoint id", ID: id, Pattern: endpointIDPattern.String(), Hint: hint}
+	return &InvalidIDError{Kind: "interface endpoint id", ID: id, Pattern: endpointIDPattern, Hint: hint}
 }
 
 // ValidateObjectID checks a 24-hex Atlas object id such as a project or endpoint
 // service id; kind names it in the error.
 func ValidateObjectID(kind, id string) error {
-	if !objectIDPattern.MatchString(id) {
-		return &InvalidIDError{Kind: kind, ID: id, Pattern: objectIDPattern.String()}
+	if !validObjectID(id) {
+		return &InvalidIDError{Kind: kind, ID: id, Pattern: objectIDPattern}
 	}
 	return nil
 }

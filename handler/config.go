@@ -3,7 +3,6 @@ package handler
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,8 +74,60 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("config: %s %s", e.Variable, e.Problem)
 }
 
-// secretIDPattern accepts a secret name (letters, digits and /_+=.@-) or a Secrets Manager ARN.
-var secretIDPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$`)
+// maxSecretNameLen is the longest secret name accepted, as Secrets Manager allows.
+const maxSecretNameLen = 512
+
+// validSecretID reports whether id is a secret name (1 to 512 letters, digits
+// and /_+=.@-) or a Secrets Manager ARN ending in one: the language of
+//
+//	^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$
+//
+// It is written out rather than compiled from that expression because the
+// bounded repetition compiles into a large program, and compiling it at
+// package init cost about a millisecond of every cold start. config_test.go
+// checks it against the expression.
+func validSecretID(id string) bool {
+	name := id
+	// A name has no colon, so the last one ends the ARN prefix, if there is one.
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		if !validSecretARNPrefix(id[:i]) {
+			return false
+		}
+		name = id[i+1:]
+	}
+	return len(name) >= 1 && len(name) <= maxSecretNameLen && allBytes(name, isSecretNameByte)
+}
+
+func isSecretNameByte(c byte) bool { return isAlnum(c) || strings.IndexByte("/_+=.@-", c) >= 0 }
+
+// validSecretARNPrefix checks "arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret",
+// an ARN up to its resource's name.
+func validSecretARNPrefix(p string) bool {
+	f := strings.Split(p, ":")
+	if len(f) != 6 || f[0] != "arn" || f[2] != "secretsmanager" || f[5] != "secret" {
+		return false
+	}
+	partition, ok := strings.CutPrefix(f[1], "aws")
+	if !ok || !allBytes(partition, func(c byte) bool { return isLower(c) || c == '-' }) {
+		return false
+	}
+	region, account := f[3], f[4]
+	return region != "" && allBytes(region, func(c byte) bool { return isLower(c) || isDigit(c) || c == '-' }) &&
+		len(account) == 12 && allBytes(account, isDigit)
+}
+
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isAlnum(c byte) bool { return isLower(c) || 'A' <= c && c <= 'Z' || isDigit(c) }
 
 // LoadConfig reads the configuration through getenv (os.Getenv in production).
 // The first missing or invalid variable is reported by name.
@@ -104,7 +155,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	switch {
 	case c.SecretID == "":
 		return Config{}, &ConfigError{"ATLAS_SECRET_ID", "is required: set it to the name or ARN of the Secrets Manager secret holding the Atlas credentials"}
-	case !secretIDPattern.MatchString(c.SecretID):
+	case !validSecretID(c.SecretID):
 		return Config{}, &ConfigError{"ATLAS_SECRET_ID", fmt.Sprintf("is %q; expected a secret name or a Secrets Manager ARN", truncate(c.SecretID, 64))}
 	}
 	if c.BaseURL == "" {

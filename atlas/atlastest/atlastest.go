@@ -138,7 +138,6 @@ type Fake struct {
 	pendingAcceptance time.Duration
 	pending           time.Duration
 	deleteDelay       time.Duration
-	rateLimit         *TokenBucket
 	keepEmpty         bool
 	projects          map[string]bool // set at construction, read without mu
 	maxTokens         int

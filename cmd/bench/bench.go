@@ -20,9 +20,10 @@ import (
 )
 
 type options struct {
-	rie   string
-	runs  int
-	event string
+	rie      string
+	runs     int
+	event    string
+	perEvent bool
 }
 
 // sizeGoal is the deployable's size goal: 10 MB, decimal.
@@ -92,8 +93,27 @@ func run(ctx context.Context, o options, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printGoal(out, cs)
 	printColdStarts(out, o, cs, filepath.Base(event))
 
+	fmt.Fprintf(logw, "bench: GODEBUG=inittrace=1, %d runs of each binary\n", o.runs)
+	env, regEnv, err := benchEnv(tmp)
+	if err != nil {
+		return err
+	}
+	regInit, err := initTraces(ctx, o.runs, reg, regEnv)
+	if err != nil {
+		return err
+	}
+	helloInit, err := initTraces(ctx, o.runs, hello, env)
+	if err != nil {
+		return err
+	}
+	printInit(out, summarizeInit(regInit, 8), summarizeInit(helloInit, 8))
+
+	if !o.perEvent {
+		return nil
+	}
 	fmt.Fprintln(logw, "bench: go test -bench ./handler")
 	benches, raw, err := goBench(ctx, goBin, root)
 	if err != nil {

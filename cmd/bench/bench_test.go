@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,50 @@ func TestWriteTable(t *testing.T) {
 	want := "               n\n  long name    1\n  x          100\n"
 	if got := b.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, strings.ReplaceAll(want, " ", "·"))
+	}
+}
+
+func TestParseInitTrace(t *testing.T) {
+	// As the runtime prints it to stderr, mixed with the program's own output.
+	out := "init runtime @0.035 ms, 0.14 ms clock, 0 bytes, 0 allocs\n" +
+		"init github.com/atlasvpce/registrar/handler @12 ms, 5.1 ms clock, 356136 bytes, 1607 allocs\n" +
+		"2026/11/30 08:23:00 expected AWS Lambda environment variables [_LAMBDA_SERVER_PORT AWS_LAMBDA_RUNTIME_API] are not defined\n" +
+		"init broken @1 ms, x ms clock, 1 bytes, 1 allocs\n"
+	got := parseInitTrace(out)
+	want := []initLine{
+		{pkg: "runtime", ms: 0.14},
+		{pkg: "github.com/atlasvpce/registrar/handler", ms: 5.1, bytes: 356136, allocs: 1607},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestSummarizeInit(t *testing.T) {
+	runs := [][]initLine{
+		{{pkg: "a", ms: 1, bytes: 10, allocs: 1}, {pkg: "b", ms: 3, bytes: 5, allocs: 2}},
+		{{pkg: "a", ms: 2, bytes: 10, allocs: 1}, {pkg: "b", ms: 1, bytes: 5, allocs: 2}},
+		{{pkg: "a", ms: 3, bytes: 10, allocs: 1}, {pkg: "b", ms: 2, bytes: 5, allocs: 2}},
+	}
+	s := summarizeInit(runs, 1)
+	// Totals per run: 4, 3, 5.
+	if s.totalMs != 4 || s.minMs != 3 || s.maxMs != 5 || s.bytes != 15 || s.allocs != 3 || s.packages != 2 || s.runs != 3 {
+		t.Errorf("summary %+v", s)
+	}
+	if len(s.top) != 1 || s.top[0].pkg != "a" && s.top[0].pkg != "b" || s.top[0].ms != 2 {
+		t.Errorf("top %+v, want one package with median 2 ms", s.top)
+	}
+	if len(s.heaviestByBytes) != 1 || s.heaviestByBytes[0].pkg != "a" {
+		t.Errorf("heaviest %+v, want a", s.heaviestByBytes)
+	}
+}
+
+func TestPairRatios(t *testing.T) {
+	r := &coldStartResult{
+		registrar: []sample{{startToReply: 12 * time.Millisecond}, {startToReply: 30 * time.Millisecond}},
+		hello:     []sample{{startToReply: 10 * time.Millisecond}, {startToReply: 20 * time.Millisecond}},
+	}
+	if got := pairRatios(r); !slices.Equal(got, []float64{1.2, 1.5}) {
+		t.Errorf("got %v, want [1.2 1.5]", got)
 	}
 }

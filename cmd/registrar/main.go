@@ -3,7 +3,9 @@
 //
 // main only wires. Configuration is read once; a missing or invalid variable
 // stops the init phase with its name. Nothing here touches the network: the
-// first event fetches the secret and lists the Atlas endpoint services.
+// first event fetches the secret and lists the Atlas endpoint services. The
+// AWS SDK's configuration and clients are built on first use too (aws.go),
+// so init does only what must fail early.
 package main
 
 import (
@@ -11,15 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/awsvpc"
@@ -41,9 +37,6 @@ func main() {
 	lambda.Start(h)
 }
 
-// awsCallTimeout bounds each AWS SDK HTTP attempt; the SDK retries on its own.
-const awsCallTimeout = 10 * time.Second
-
 // newHandler builds the handler from the environment. The end-to-end tests
 // call it too, so the wiring they test is the wiring that ships.
 func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*handler.Handler, error) {
@@ -51,17 +44,11 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx,
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)))
+	clients, err := newAWSClients(ctx, cfg.MemberRoleName)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	if awsCfg.Region == "" {
-		return nil, &handler.ConfigError{Variable: "AWS_REGION", Problem: "is required: set it to the region of the VPC endpoints"}
-	}
-	cfg.Region = awsCfg.Region
-	// Other accounts and regions: STS is asked only when an event names an account.
-	accounts := &awsvpc.Accounts{Config: awsCfg, STS: sts.NewFromConfig(awsCfg), RoleName: cfg.MemberRoleName}
+	cfg.Region = clients.region
 	// The metrics go to stdout raw, one JSON object per line, beside the
 	// logger's lines and not through it: Lambda makes each stdout line a log
 	// event and passes JSON lines through unchanged under LogFormat JSON, and
@@ -72,9 +59,9 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 		return nil, &handler.ConfigError{Variable: "METRICS_NAMESPACE", Problem: err.Error()}
 	}
 	return handler.New(cfg, handler.Deps{
-		Endpoints: &awsvpc.Endpoints{EC2: ec2.NewFromConfig(awsCfg)},
-		Accounts:  accountLookups{accounts},
-		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
+		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}},
+		Accounts:  accountLookups{clients, cfg.MemberRoleName},
+		Secrets:   &awsvpc.Secrets{SM: lazySecrets{clients}},
 		NewAtlas: func(creds atlas.Credentials, project string) (handler.AtlasAPI, error) {
 			return atlas.NewClient(atlas.Config{
 				BaseURL:   cfg.BaseURL,
@@ -88,15 +75,4 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 		Logger:  logger,
 		Metrics: metrics,
 	}), nil
-}
-
-// accountLookups gives the handler awsvpc.Accounts' lookups as its own interface.
-type accountLookups struct{ *awsvpc.Accounts }
-
-func (a accountLookups) Lookup(ctx context.Context, account, region string) (handler.EndpointLookup, error) {
-	e, err := a.Endpoints(ctx, account, region)
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
 }
