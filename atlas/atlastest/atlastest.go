@@ -472,17 +472,22 @@ func (f *Fake) TokenRequests() int {
 	return f.tokenRequests
 }
 
+// current finds an interface endpoint of a service as it stands at now, or
+// nil. Callers hold f.mu.
+func (f *Fake) current(serviceID, id string, now time.Time) *endpoint {
+	f.sweep(now)
+	if svc := f.service(serviceID); svc != nil {
+		return svc.endpoint(id)
+	}
+	return nil
+}
+
 // Endpoint returns an interface endpoint as Atlas would report it now.
 func (f *Fake) Endpoint(serviceID, id string) (atlas.InterfaceEndpoint, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
-	f.sweep(now)
-	svc := f.service(serviceID)
-	if svc == nil {
-		return atlas.InterfaceEndpoint{}, false
-	}
-	e := svc.endpoint(id)
+	e := f.current(serviceID, id, now)
 	if e == nil {
 		return atlas.InterfaceEndpoint{}, false
 	}
@@ -499,12 +504,7 @@ func (f *Fake) AvailableSince(serviceID, id string) (time.Time, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
-	f.sweep(now)
-	svc := f.service(serviceID)
-	if svc == nil {
-		return time.Time{}, false
-	}
-	e := svc.endpoint(id)
+	e := f.current(serviceID, id, now)
 	if e == nil || f.state(e, now).status != atlas.StatusAvailable {
 		return time.Time{}, false
 	}
