@@ -10,6 +10,7 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -139,6 +140,7 @@ type Handler struct {
 	mu         sync.Mutex
 	apis       clients
 	apiFetched time.Time
+	apiSecret  [sha256.Size]byte // digest of the secret the clients were built from
 	services   map[string][]located // by endpointServiceName; more than one is a conflict
 }
 
@@ -363,10 +365,20 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 	if !refresh && h.apis != nil && h.deps.Now().Sub(h.apiFetched) < h.cfg.CredentialsTTL {
 		return h.apis, true, nil
 	}
+	prev := h.apis
 	h.apis = nil
 	raw, err := h.deps.Secrets.SecretJSON(ctx, h.cfg.SecretID)
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
+	}
+	// A TTL refresh that finds the secret unchanged keeps the clients: a new
+	// client would fetch a new service-account token while the old one stays
+	// active for its hour, and Atlas caps the active tokens per account.
+	// After a 401 (refresh) the clients are built again even so.
+	sum := sha256.Sum256(raw)
+	if !refresh && prev != nil && sum == h.apiSecret {
+		h.apis, h.apiFetched = prev, h.deps.Now()
+		return prev, true, nil
 	}
 	creds, err := atlas.ParseCredentials(raw)
 	if err != nil {
@@ -378,7 +390,7 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 			return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 		}
 	}
-	h.apis, h.apiFetched = apis, h.deps.Now()
+	h.apis, h.apiFetched, h.apiSecret = apis, h.deps.Now(), sum
 	return apis, false, nil
 }
 
