@@ -235,33 +235,42 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		return h.deregister(ctx, lookup, req, res)
 	}
 
-	ep, err := lookup.LookupEndpoint(ctx, req.EndpointID)
+	ep, settled, err := h.lookupToRegister(ctx, lookup, req, res)
+	if err != nil || settled {
+		return err
+	}
+	return h.withAtlas(ctx, func(apis clients) error {
+		return h.registerEndpoint(ctx, apis, lookup, ep, res)
+	})
+}
+
+// lookupToRegister reads the endpoint from EC2 and decides whether it is one
+// to register. settled means the result says why not (ignored).
+func (h *Handler) lookupToRegister(ctx context.Context, lookup EndpointLookup, req event.Request, res *Result) (ep *awsvpc.Endpoint, settled bool, err error) {
+	ep, err = lookup.LookupEndpoint(ctx, req.EndpointID)
 	switch {
 	case errors.Is(err, awsvpc.ErrEndpointNotFound):
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint does not exist in EC2 (deleted, or in another account or region)"
-		return nil
+		return nil, true, nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return &DeadlineError{EndpointID: req.EndpointID, ProjectID: res.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
+		return nil, false, &DeadlineError{EndpointID: req.EndpointID, ProjectID: res.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
 	case err != nil:
-		return h.lookupErr(req.EndpointID, req.Account, err)
+		return nil, false, h.lookupErr(req.EndpointID, req.Account, err)
 	}
 	res.VPCID, res.SubnetIDs, res.ServiceName = ep.VPCID, ep.SubnetIDs, ep.ServiceName
 	if ep.Type != "Interface" {
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is of type "+ep.Type+", not Interface"
-		return nil
+		return nil, true, nil
 	}
 	if gone[strings.ToLower(ep.State)] {
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is "+ep.State+" in EC2"
-		return nil
+		return nil, true, nil
 	}
 	if why := optedOut(ep); why != "" {
 		res.Outcome, res.Reason = OutcomeIgnored, why
-		return nil
+		return nil, true, nil
 	}
-
-	return h.withAtlas(ctx, func(apis clients) error {
-		return h.registerEndpoint(ctx, apis, lookup, ep, res)
-	})
+	return ep, false, nil
 }
 
 // gone lists EC2 endpoint states from which it will never connect.
@@ -304,18 +313,35 @@ func (h *Handler) workContext(ctx context.Context, endpointID string) (context.C
 const minWorkTime = time.Second
 
 func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result) error {
-	svc, err := h.findService(ctx, apis, ep.ServiceName)
-	if err != nil {
+	t, err := h.registerTask(ctx, apis, lookup, ep, res, new(bool))
+	if err != nil || t == nil {
 		return err
+	}
+	drive(ctx, []*task{t})
+	return t.registered(res)
+}
+
+// registerTask finds the endpoint's service and returns the task that
+// registers it there, or nil when no Atlas service has its service name
+// (the result says so). refreshed is shared by the endpoints of one
+// invocation, so that they refresh the service list at most once.
+func (h *Handler) registerTask(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result, refreshed *bool) (*task, error) {
+	svc, err := h.findService(ctx, apis, ep.ServiceName, refreshed)
+	if err != nil {
+		return nil, err
 	}
 	if svc == nil {
 		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.projects()+" has service name "+ep.ServiceName
-		return nil
+		return nil, nil
 	}
 	res.ProjectID, res.EndpointServiceID = svc.project, svc.ID
 	t := h.newTask(apis[svc.project], svc.project, svc.ID, ep.ID, startRegister)
 	t.ec2 = lookup
-	drive(ctx, []*task{t})
+	return t, nil
+}
+
+// registered fills the result of a registration task after drive.
+func (t *task) registered(res *Result) error {
 	res.Attempts, res.ConnectionStatus = t.attempts, t.status
 	switch {
 	case t.err != nil:
@@ -396,12 +422,15 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 
 // findService returns the endpoint service with the given AWS service name
 // and its project, or nil. A name not in the cache refreshes it once: the
-// service may be new. A name held by two projects is a ServiceConflictError.
-func (h *Handler) findService(ctx context.Context, apis clients, name string) (*located, error) {
+// service may be new. refreshed, when already set, says the invocation has
+// refreshed it and need not again. A name held by two projects is a
+// ServiceConflictError.
+func (h *Handler) findService(ctx context.Context, apis clients, name string, refreshed *bool) (*located, error) {
 	h.mu.Lock()
 	found, ok := h.services[name]
 	h.mu.Unlock()
-	if !ok {
+	if !ok && !*refreshed {
+		*refreshed = true
 		byName, err := h.refreshServices(ctx, apis)
 		if err != nil {
 			return nil, err
@@ -462,12 +491,14 @@ func (h *Handler) forgetService(serviceID string) string {
 	return ""
 }
 
-func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took time.Duration) {
+// logOutcome writes an invocation's (or a batch record's) outcome line; extra
+// attributes, such as a batch record's messageId, lead the line.
+func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took time.Duration, extra ...slog.Attr) {
 	if res.Endpoints != nil || res.Counts != nil {
-		h.logBatch(ctx, res, err, took)
+		h.logBatch(ctx, res, err, took, extra...)
 		return
 	}
-	attrs := []slog.Attr{
+	attrs := append(slices.Clip(extra), 
 		slog.String("vpcEndpointId", res.VPCEndpointID),
 		slog.String("vpcId", res.VPCID),
 		slog.String("serviceName", res.ServiceName),
@@ -476,7 +507,7 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		slog.String("connectionStatus", res.ConnectionStatus),
 		slog.Int("attempts", res.Attempts),
 		slog.Int64("durationMs", took.Milliseconds()),
-	}
+	)
 	if err == nil {
 		attrs = append(attrs, slog.String("outcome", res.Outcome))
 		if res.Reason != "" {
@@ -500,13 +531,13 @@ func errorAttrs(err error) []slog.Attr {
 
 // logBatch writes the one line of a deregistration or reconcile run: every
 // endpoint's outcome and the counts, so the log alone tells what was done.
-func (h *Handler) logBatch(ctx context.Context, res *Result, err error, took time.Duration) {
-	attrs := []slog.Attr{
+func (h *Handler) logBatch(ctx context.Context, res *Result, err error, took time.Duration, extra ...slog.Attr) {
+	attrs := append(slices.Clip(extra),
 		slog.String("projectId", res.ProjectID),
 		slog.Any("endpoints", res.Endpoints),
 		slog.Any("counts", res.Counts),
 		slog.Int64("durationMs", took.Milliseconds()),
-	}
+	)
 	if res.DryRun != nil {
 		attrs = append(attrs, slog.Bool("dryRun", *res.DryRun))
 	}
