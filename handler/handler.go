@@ -140,7 +140,7 @@ type Handler struct {
 	mu         sync.Mutex
 	apis       clients
 	apiFetched time.Time
-	apiSecret  [sha256.Size]byte // digest of the secret the clients were built from
+	apiSecret  [sha256.Size]byte    // digest of the secret the clients were built from
 	services   map[string][]located // by endpointServiceName; more than one is a conflict
 }
 
@@ -498,7 +498,7 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		h.logBatch(ctx, res, err, took, extra...)
 		return
 	}
-	attrs := append(slices.Clip(extra), 
+	attrs := append(slices.Clip(extra),
 		slog.String("vpcEndpointId", res.VPCEndpointID),
 		slog.String("vpcId", res.VPCID),
 		slog.String("serviceName", res.ServiceName),
