@@ -168,7 +168,18 @@ func New(cfg Config, deps Deps) *Handler {
 // Invoke implements lambda.Handler: raw payload in, JSON result out. Taking
 // the raw bytes lets the function explain a bad payload instead of failing in
 // the runtime's decoder.
+//
+// An SQS batch (the event source mapping's {"Records":[…]}) is handled as a
+// whole by HandleBatch, and answered with the records to deliver again.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	msgs, isBatch, err := event.ParseBatch(payload)
+	switch {
+	case isBatch && err != nil:
+		h.logOutcome(ctx, &Result{}, err, 0)
+		return nil, err
+	case isBatch:
+		return json.Marshal(h.HandleBatch(ctx, msgs))
+	}
 	res, err := h.Handle(ctx, payload)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,7 @@ type metricsLine struct {
 	sets    [][]string
 	units   map[string]string // metric name -> unit, from the directive
 	metrics map[string]float64
+	values  map[string][]float64 // metrics with several values
 }
 
 // metricsLines decodes the EMF lines written so far, checking the parts of
@@ -81,8 +82,19 @@ func (hs *harness) metricsLines() []metricsLine {
 			hs.t.Fatalf("metrics line has no single directive in %s with a timestamp: %s", DefaultMetricsNamespace, raw)
 		}
 		d := doc.AWS.CloudWatchMetrics[0]
-		l := metricsLine{raw: raw, root: root, sets: d.Dimensions, units: map[string]string{}, metrics: map[string]float64{}}
+		l := metricsLine{raw: raw, root: root, sets: d.Dimensions, units: map[string]string{}, metrics: map[string]float64{}, values: map[string][]float64{}}
 		for _, m := range d.Metrics {
+			if vs, ok := root[m.Name].([]any); ok {
+				for _, v := range vs {
+					f, ok := v.(float64)
+					if !ok {
+						hs.t.Fatalf("metric %s has a value that is no number in %s", m.Name, raw)
+					}
+					l.values[m.Name] = append(l.values[m.Name], f)
+				}
+				l.units[m.Name] = m.Unit
+				continue
+			}
 			v, ok := root[m.Name].(float64)
 			if !ok {
 				hs.t.Fatalf("metric %s has no number in %s", m.Name, raw)

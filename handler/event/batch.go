@@ -36,7 +36,8 @@ type Message struct {
 // so the rest of the batch goes on.
 func ParseBatch(payload []byte) (msgs []Message, isBatch bool, err error) {
 	payload = bytes.TrimSpace(payload)
-	if len(payload) == 0 || payload[0] != '{' {
+	// Cheap test first: a single event pays for no second decoding.
+	if len(payload) == 0 || payload[0] != '{' || !bytes.Contains(payload, []byte(`"Records"`)) {
 		return nil, false, nil
 	}
 	var top map[string]json.RawMessage
