@@ -357,7 +357,8 @@ const maxInFlight = 8
 // the tasks waiting for AVAILABLE in one service, only the sentinel (the one
 // that began waiting first) polls; the others wait without a request. When a
 // task sees its endpoint AVAILABLE, the others of its service are released to
-// poll at once; when the sentinel fails or is gone, the next in line becomes
+// poll (each as much later as it was posted later than that one, so that its
+// endpoint is as far along); when the sentinel fails or is gone, the next in line becomes
 // the sentinel and polls when its own schedule says. A burst of N endpoints
 // then costs one poll schedule plus about one GET each, not N schedules.
 func drive(ctx context.Context, tasks []*task) {
@@ -420,23 +421,29 @@ func sentinels(tasks []*task) map[string]*task {
 	return lead
 }
 
-// release lets every task still waiting for AVAILABLE in a service poll at
-// once, when one of the tasks that just ran saw its endpoint turn AVAILABLE.
+// release lets every task still waiting for AVAILABLE in a service poll,
+// when one of the tasks that just ran saw its endpoint turn AVAILABLE there.
+// A task that began waiting later than the one that saw it (it was posted
+// later) polls that much later, when its endpoint is as far along.
 func release(tasks, ran []*task) {
-	avail := map[string]bool{}
+	seen := map[string]time.Time{} // by service: when the task that saw AVAILABLE began waiting
 	for _, t := range ran {
 		if t.done && t.err == nil && t.outcome == OutcomeRegistered {
-			avail[t.serviceKey()] = true
+			k := t.serviceKey()
+			if at, ok := seen[k]; !ok || t.settleSince.Before(at) {
+				seen[k] = t.settleSince
+			}
 		}
 	}
-	if len(avail) == 0 {
+	if len(seen) == 0 {
 		return
 	}
 	now := time.Now()
 	for _, t := range tasks {
-		if !t.done && t.phase == phaseSettle && avail[t.serviceKey()] {
+		at, ok := seen[t.serviceKey()]
+		if !t.done && t.phase == phaseSettle && ok {
 			t.released = true
-			t.due = now
+			t.due = now.Add(max(0, t.settleSince.Sub(at)))
 		}
 	}
 }
