@@ -361,7 +361,7 @@ func TestMemberAccountPatternMatchesEvents(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("match = %v, want %v", got, tt.want)
 			}
-			central, err := matchPattern(rulePattern(t, "ForwardedVpcEndpointCalls", true), b)
+			central, err := matchPattern(rulePattern(t, "ForwardedVpcEndpointCallsRule", true), b)
 			if err != nil {
 				t.Fatal(err)
 			}

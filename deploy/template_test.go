@@ -208,10 +208,24 @@ func TestTemplateParameters(t *testing.T) {
 			invalid: []string{"", "30", "forever"},
 		},
 		{
+			// Room for the batches and the schedule's reconcile.
 			name:    "ReservedConcurrency",
 			deflt:   5,
-			valid:   []string{"1", "5"},
-			invalid: []string{"0", "-1"},
+			valid:   []string{"2", "5", "1000"},
+			invalid: []string{"0", "1", "-1", "1001"},
+		},
+		{
+			name:    "BatchSize",
+			deflt:   100,
+			valid:   []string{"1", "100", "10000"},
+			invalid: []string{"0", "10001"},
+		},
+		{
+			// The event source mapping's MaximumConcurrency: 2 to 1000.
+			name:    "BatchConcurrency",
+			deflt:   4,
+			valid:   []string{"2", "4", "1000"},
+			invalid: []string{"0", "1", "1001"},
 		},
 		{
 			name:    "DeregisterOnDelete",
@@ -351,6 +365,12 @@ func TestTemplatePolicies(t *testing.T) {
 	}{
 		{action: "ec2:DescribeVpcEndpoints", resource: "*"},
 		{action: "secretsmanager:GetSecretValue", resource: ref("AtlasSecretArn")},
+		// The event source mapping reads the event queue with the function's
+		// role: on that queue only.
+		{action: "sqs:ReceiveMessage", resource: getAtt("EventQueue", "Arn")},
+		{action: "sqs:DeleteMessage", resource: getAtt("EventQueue", "Arn")},
+		{action: "sqs:ChangeMessageVisibility", resource: getAtt("EventQueue", "Arn")},
+		{action: "sqs:GetQueueAttributes", resource: getAtt("EventQueue", "Arn")},
 		{
 			action:    "kms:Decrypt",
 			resource:  ref("SecretKmsKeyArn"),
@@ -469,33 +489,32 @@ func contractPattern(deregister bool) map[string]any {
 	}
 }
 
-// ruleDeadLetterQueues names the function's EventBridge rules and the
-// dead-letter queue SAM creates for each: the default bus's rule sees this
-// account's calls in this region; the rule on the registrar's own bus sees
-// the calls member accounts and other regions forward (member-account.yaml).
+// ruleDeadLetterQueues names the EventBridge rules and the dead-letter queue
+// of each: the default bus's rule sees this account's calls in this region;
+// the rule on the registrar's own bus sees the calls member accounts and
+// other regions forward (member-account.yaml). Both target the event queue.
 var ruleDeadLetterQueues = map[string]string{
-	"VpcEndpointCalls":          "RuleDeadLetterQueue",
-	"ForwardedVpcEndpointCalls": "ForwardedRuleDeadLetterQueue",
+	"VpcEndpointCallsRule":          "RuleDeadLetterQueue",
+	"ForwardedVpcEndpointCallsRule": "ForwardedRuleDeadLetterQueue",
 }
 
-// eventRules returns the function's event sources, every one an
-// EventBridgeRule, by name.
+// eventRules returns the rules that match the endpoint calls: every
+// AWS::Events::Rule with an EventPattern, by logical id, with its Properties.
 func eventRules(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	events, ok := functionProps(t)["Events"].(map[string]any)
-	if !ok {
-		t.Fatalf("Events = %#v, want a mapping", functionProps(t)["Events"])
-	}
-	out := make(map[string]map[string]any, len(events))
-	for name, e := range events {
-		if typ, _ := dig(e, "Type"); typ != "EventBridgeRule" {
-			t.Fatalf("event %s Type = %v, want EventBridgeRule", name, typ)
+	resources, _ := mustDig(t, mustTemplate(t), "Resources").(map[string]any)
+	out := map[string]map[string]any{}
+	for id, r := range resources {
+		if typ, _ := dig(r, "Type"); typ != "AWS::Events::Rule" {
+			continue
 		}
-		props, ok := mustDig(t, e, "Properties").(map[string]any)
+		props, ok := mustDig(t, r, "Properties").(map[string]any)
 		if !ok {
-			t.Fatalf("event %s Properties is not a mapping", name)
+			t.Fatalf("rule %s Properties is not a mapping", id)
 		}
-		out[name] = props
+		if _, ok := props["EventPattern"]; ok {
+			out[id] = props
+		}
 	}
 	return out
 }
@@ -508,11 +527,49 @@ func rulePattern(t *testing.T, rule string, deregister bool) any {
 		t.Fatalf("no event rule %s", rule)
 	}
 	s := deployedCentral(t, map[string]string{"DeregisterOnDelete": strconv.FormatBool(deregister)})
-	p, err := s.resolve(mustDig(t, props, "Pattern"))
+	p, err := s.resolve(mustDig(t, props, "EventPattern"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// queuePolicyAdmits checks that the queue's policy lets EventBridge send to
+// it for exactly the given rules, and nothing else.
+func queuePolicyAdmits(t *testing.T, policyID, queue string, rules ...string) error {
+	t.Helper()
+	props := mustDig(t, mustTemplate(t), "Resources", policyID, "Properties")
+	if got := mustDig(t, props, "Queues"); !reflect.DeepEqual(got, []any{ref(queue)}) {
+		return fmt.Errorf("%s applies to %#v, want [!Ref %s]", policyID, got, queue)
+	}
+	stmts, ok := mustDig(t, props, "PolicyDocument", "Statement").([]any)
+	if !ok || len(stmts) != 1 {
+		return fmt.Errorf("%s: want one statement, got %#v", policyID, mustDig(t, props, "PolicyDocument", "Statement"))
+	}
+	st := stmts[0]
+	var arns []any
+	for _, r := range rules {
+		arns = append(arns, getAtt(r, "Arn"))
+	}
+	var source any = arns
+	if len(arns) == 1 {
+		source = arns[0]
+	}
+	for _, c := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"Effect"}, "Allow"},
+		{[]string{"Principal"}, map[string]any{"Service": "events.amazonaws.com"}},
+		{[]string{"Action"}, "sqs:SendMessage"},
+		{[]string{"Resource"}, getAtt(queue, "Arn")},
+		{[]string{"Condition"}, map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": source}}},
+	} {
+		if got := mustDig(t, st, c.path...); !reflect.DeepEqual(got, c.want) {
+			return fmt.Errorf("%s %s = %#v, want %#v", policyID, strings.Join(c.path, "."), got, c.want)
+		}
+	}
+	return nil
 }
 
 func TestTemplateEventRule(t *testing.T) {
@@ -525,13 +582,24 @@ func TestTemplateEventRule(t *testing.T) {
 	if want := slices.Collect(maps.Keys(ruleDeadLetterQueues)); !sameSet(names, want) {
 		t.Fatalf("event rules = %v, want %v", names, want)
 	}
+	// Endpoint events reach the function through the queue only.
+	if ev, ok := functionProps(t)["Events"]; ok {
+		t.Errorf("the function has Events %#v; the rules target the event queue instead", ev)
+	}
 	for name, queue := range ruleDeadLetterQueues {
 		rule := rules[name]
 		// Only the forwarded calls' rule sits on the registrar's bus; the
 		// other has no EventBusName, which is the default bus.
 		var bus any
-		if name == "ForwardedVpcEndpointCalls" {
+		if name == "ForwardedVpcEndpointCallsRule" {
 			bus = ref("RegistrarEventBus")
+		}
+		target := func() any {
+			targets, _ := rule["Targets"].([]any)
+			if len(targets) != 1 {
+				t.Fatalf("%s has targets %#v, want one", name, rule["Targets"])
+			}
+			return targets[0]
 		}
 		tests := []struct {
 			name  string
@@ -545,13 +613,20 @@ func TestTemplateEventRule(t *testing.T) {
 				}
 				return nil
 			}},
+			{"enabled", func() error { return equals("ENABLED")(rule["State"]) }},
 			{"event bus", func() error { return equals(bus)(rule["EventBusName"]) }},
-			{"retry attempts bounded", func() error { return intBetween(0, 185)(mustDig(t, rule, "RetryPolicy", "MaximumRetryAttempts")) }},
-			{"retry age bounded", func() error {
-				return intBetween(60, 86400)(mustDig(t, rule, "RetryPolicy", "MaximumEventAgeInSeconds"))
+			{"targets the event queue", func() error { return equals(getAtt("EventQueue", "Arn"))(mustDig(t, target(), "Arn")) }},
+			{"retry attempts bounded", func() error {
+				return intBetween(0, 185)(mustDig(t, target(), "RetryPolicy", "MaximumRetryAttempts"))
 			}},
-			{"dead-letter queue is SQS", func() error { return equals("SQS")(mustDig(t, rule, "DeadLetterConfig", "Type")) }},
-			{"dead-letter queue id", func() error { return equals(queue)(mustDig(t, rule, "DeadLetterConfig", "QueueLogicalId")) }},
+			{"retry age bounded", func() error {
+				return intBetween(60, 86400)(mustDig(t, target(), "RetryPolicy", "MaximumEventAgeInSeconds"))
+			}},
+			{"dead-letter queue", func() error { return equals(getAtt(queue, "Arn"))(mustDig(t, target(), "DeadLetterConfig", "Arn")) }},
+			{"dead-letter queue encrypted", func() error {
+				return equals(true)(mustDig(t, mustTemplate(t), "Resources", queue, "Properties", "SqsManagedSseEnabled"))
+			}},
+			{"dead-letter queue admits this rule only", func() error { return queuePolicyAdmits(t, queue+"Policy", queue, name) }},
 		}
 		for _, tt := range tests {
 			t.Run(name+"/"+tt.name, func(t *testing.T) {
@@ -561,6 +636,99 @@ func TestTemplateEventRule(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The event queue takes the rules' events; the event source mapping hands
+// them to the function in batches, and reports back per record. Nothing is
+// lost: a record that fails three times waits in the dead-letter queue.
+func TestTemplateEventQueue(t *testing.T) {
+	t.Parallel()
+	tpl := mustTemplate(t)
+	res := func(id string) any { return mustDig(t, tpl, "Resources", id) }
+	esm := mustDig(t, res("RegistrarEventSourceMapping"), "Properties")
+	queue := mustDig(t, res("EventQueue"), "Properties")
+	num := func(v any) int {
+		n, err := strconv.Atoi(fmt.Sprint(v))
+		if err != nil {
+			t.Fatalf("%v is not a number", v)
+		}
+		return n
+	}
+	param := func(name string) map[string]any {
+		p, _ := mustDig(t, tpl, "Parameters", name).(map[string]any)
+		return p
+	}
+	tests := []struct {
+		name  string
+		check func() error
+	}{
+		{"mapping type", func() error {
+			return equals("AWS::Lambda::EventSourceMapping")(mustDig(t, res("RegistrarEventSourceMapping"), "Type"))
+		}},
+		{"mapping function", func() error { return equals(ref(functionID))(mustDig(t, esm, "FunctionName")) }},
+		{"mapping queue", func() error { return equals(getAtt("EventQueue", "Arn"))(mustDig(t, esm, "EventSourceArn")) }},
+		{"batch size", func() error { return equals(ref("BatchSize"))(mustDig(t, esm, "BatchSize")) }},
+		{"batch size parameter", func() error {
+			p := param("BatchSize")
+			if num(p["MinValue"]) != 1 || num(p["MaxValue"]) != 10000 || num(p["Default"]) < 10 {
+				return fmt.Errorf("BatchSize = %v, want 1 to 10000 (SQS's maximum with a batching window), default at least 10", p)
+			}
+			return nil
+		}},
+		// A batch above 10 records needs a batching window; 5 minutes is the most.
+		{"batching window", func() error { return intBetween(1, 300)(mustDig(t, esm, "MaximumBatchingWindowInSeconds")) }},
+		{"partial batch responses", func() error {
+			return equals([]any{"ReportBatchItemFailures"})(mustDig(t, esm, "FunctionResponseTypes"))
+		}},
+		{"maximum concurrency", func() error {
+			return equals(ref("BatchConcurrency"))(mustDig(t, esm, "ScalingConfig", "MaximumConcurrency"))
+		}},
+		{"maximum concurrency parameter", func() error {
+			p, r := param("BatchConcurrency"), param("ReservedConcurrency")
+			// Lambda's bounds are 2 to 1000; below the reserved concurrency
+			// by default, so the schedule's reconcile finds room.
+			if num(p["MinValue"]) != 2 || num(p["MaxValue"]) > 1000 || num(p["Default"]) >= num(r["Default"]) {
+				return fmt.Errorf("BatchConcurrency = %v with ReservedConcurrency default %v", p, r["Default"])
+			}
+			return nil
+		}},
+		// AWS: at least six times the function's timeout; plus the batching window.
+		{"visibility timeout", func() error {
+			want := 6*num(functionProps(t)["Timeout"]) + num(mustDig(t, esm, "MaximumBatchingWindowInSeconds"))
+			if got := num(mustDig(t, queue, "VisibilityTimeout")); got < want || got > 43200 {
+				return fmt.Errorf("VisibilityTimeout = %d, want %d to 43200", got, want)
+			}
+			return nil
+		}},
+		{"encrypted", func() error { return equals(true)(mustDig(t, queue, "SqsManagedSseEnabled")) }},
+		{"redrive to the dead-letter queue", func() error {
+			return equals(getAtt("EventDeadLetterQueue", "Arn"))(mustDig(t, queue, "RedrivePolicy", "deadLetterTargetArn"))
+		}},
+		// Three deliveries, as the async invocation and its two retries had.
+		{"max receive count", func() error { return equals(3)(mustDig(t, queue, "RedrivePolicy", "maxReceiveCount")) }},
+		{"dead-letter queue encrypted", func() error {
+			return equals(true)(mustDig(t, res("EventDeadLetterQueue"), "Properties", "SqsManagedSseEnabled"))
+		}},
+		// A message expires by its first enqueue time, also in the dead-letter queue.
+		{"dead-letter queue outlives the queue", func() error {
+			dlq := num(mustDig(t, res("EventDeadLetterQueue"), "Properties", "MessageRetentionPeriod"))
+			if src := num(mustDig(t, queue, "MessageRetentionPeriod")); dlq != 1209600 || src >= dlq {
+				return fmt.Errorf("retention: queue %d s, dead-letter queue %d s; want the dead-letter queue at 14 days and longer", src, dlq)
+			}
+			return nil
+		}},
+		{"queue admits the two rules only", func() error {
+			return queuePolicyAdmits(t, "EventQueuePolicy", "EventQueue", "VpcEndpointCallsRule", "ForwardedVpcEndpointCallsRule")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := tt.check(); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 
@@ -606,6 +774,7 @@ func TestTemplateAlarms(t *testing.T) {
 		treatMissing string
 	}{
 		{"FailureQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("FailureQueue", "QueueName"), "Maximum", "notBreaching"},
+		{"EventDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("EventDeadLetterQueue", "QueueName"), "Maximum", "notBreaching"},
 		{"RuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("RuleDeadLetterQueue", "QueueName"), "Maximum", "notBreaching"},
 		{"ForwardedRuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("ForwardedRuleDeadLetterQueue", "QueueName"), "Maximum", "notBreaching"},
 		{"FunctionErrorsAlarm", "AWS/Lambda", "Errors", ref(functionID), "Sum", "notBreaching"},
@@ -667,6 +836,8 @@ func TestTemplateOutputs(t *testing.T) {
 		want any
 	}{
 		{"FunctionArn", getAtt(functionID, "Arn")},
+		{"EventQueueUrl", ref("EventQueue")},
+		{"EventDeadLetterQueueUrl", ref("EventDeadLetterQueue")},
 		{"FailureQueueUrl", ref("FailureQueue")},
 		{"RuleDeadLetterQueueUrl", ref("RuleDeadLetterQueue")},
 		{"ForwardedRuleDeadLetterQueueUrl", ref("ForwardedRuleDeadLetterQueue")},
@@ -843,7 +1014,8 @@ func TestTemplateAssumeMemberRole(t *testing.T) {
 				t.Errorf("sts statements = %#v, want %#v", got, tt.want)
 			}
 			// Nothing else changes with the member accounts.
-			want := []string{"ec2:DescribeVpcEndpoints", "secretsmanager:GetSecretValue"}
+			want := []string{"ec2:DescribeVpcEndpoints", "secretsmanager:GetSecretValue",
+				"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 			if len(tt.want) > 0 {
 				want = append(want, "sts:AssumeRole")
 			}
@@ -1021,8 +1193,6 @@ func dashboardBody(t *testing.T, ns string) (body string, alarmARNs map[string]s
 			return "eu-central-1"
 		case params[name] != nil:
 			return "param-" + name
-		case name == "RuleDeadLetterQueue.QueueName" || name == "ForwardedRuleDeadLetterQueue.QueueName": // SAM creates them from the rules' DeadLetterConfig
-			return "stack-" + res + "-0A1B2C3D4E5F"
 		case resources[res] == nil:
 			t.Errorf("!Sub variable ${%s} names nothing in the template", name)
 		case attr == "":

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -42,11 +43,14 @@ func (lookupOnly) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc
 	return nil, errors.New("stub: ServiceEndpoints not expected")
 }
 
-type stubSecrets struct{ calls int }
+type stubSecrets struct {
+	calls   int
+	private string // the private key; "" is "k"
+}
 
 func (s *stubSecrets) SecretJSON(context.Context, string) ([]byte, error) {
 	s.calls++
-	return []byte(`{"publicKey":"p","privateKey":"k"}`), nil
+	return []byte(`{"publicKey":"p","privateKey":"` + cmp.Or(s.private, "k") + `"}`), nil
 }
 
 // growingAtlas lists one more endpoint service on each list call, as a project
@@ -151,24 +155,32 @@ func TestCredentialsExpireAfterTTL(t *testing.T) {
 	secrets := &stubSecrets{}
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	built := 0
 	h := New(Config{ProjectIDs: []string{"5f0000000000000000000001"}, MaxAttempts: 1, PollInitial: time.Millisecond, PollMax: time.Millisecond, CredentialsTTL: 15 * time.Minute}, Deps{
 		Endpoints: stubLookup{"vpce-0000000000000000a": svc},
 		Secrets:   secrets,
-		NewAtlas:  func(atlas.Credentials, string) (AtlasAPI, error) { return api, nil },
+		NewAtlas:  func(atlas.Credentials, string) (AtlasAPI, error) { built++; return api, nil },
 		Now:       func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
+	// The clients are built again only when the secret changed: a new client
+	// would fetch a new service-account token while the old one stays active.
 	for _, step := range []struct {
-		advance   time.Duration
-		wantCalls int
-	}{{0, 1}, {14 * time.Minute, 1}, {2 * time.Minute, 2}} {
+		advance    time.Duration
+		rotate     string
+		wantCalls  int
+		wantBuilds int
+	}{{0, "", 1, 1}, {14 * time.Minute, "", 1, 1}, {2 * time.Minute, "", 2, 1}, {16 * time.Minute, "k2", 3, 2}, {time.Minute, "", 3, 2}} {
 		mu.Lock()
 		now = now.Add(step.advance)
 		mu.Unlock()
+		if step.rotate != "" {
+			secrets.private = step.rotate
+		}
 		if _, err := h.Handle(context.Background(), []byte(`{"vpcEndpointId":"vpce-0000000000000000a"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if secrets.calls != step.wantCalls {
-			t.Errorf("after +%s: secret fetched %d times, want %d", step.advance, secrets.calls, step.wantCalls)
+		if secrets.calls != step.wantCalls || built != step.wantBuilds {
+			t.Errorf("after +%s: secret fetched %d times, clients built %d times; want %d and %d", step.advance, secrets.calls, built, step.wantCalls, step.wantBuilds)
 		}
 	}
 }
@@ -200,5 +212,24 @@ func TestDeadlineDuringLookup(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Error("the handler used up the margin kept for reporting")
+	}
+}
+
+// A container that refreshes unchanged credentials keeps its service-account
+// token: against the fake, two invocations a TTL apart ask for one token.
+func TestUnchangedSecretKeepsTheToken(t *testing.T) {
+	t.Parallel()
+	hs := newHarness(t, harnessOptions{oauth: true, registered: true, config: func(c *Config) { c.CredentialsTTL = time.Millisecond }})
+	for range 2 {
+		if _, err := hs.invoke(hs.event(), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := hs.aws.count("GetSecretValue"); n != 2 {
+		t.Errorf("secret fetched %d times, want 2 (the TTL passed)", n)
+	}
+	if n := hs.atlasCalls("token"); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
 	}
 }

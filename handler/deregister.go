@@ -15,10 +15,32 @@ import (
 // services. EC2 is asked first: an endpoint it still shows as live is kept,
 // because the event may be forged, replayed or wrong.
 func (h *Handler) deregister(ctx context.Context, lookup EndpointLookup, req event.Request, res *Result) error {
+	gone, failed := h.deregisterCheck(ctx, lookup, req, res)
+	if len(gone) > 0 {
+		var run *deregisterRun
+		err := h.withAtlas(ctx, func(apis clients) error {
+			var err error
+			if run, err = h.deregisterTasks(ctx, apis, lookup, gone, failed, new(bool)); err != nil {
+				return err
+			}
+			drive(ctx, run.tasks)
+			return run.collect(failed)
+		})
+		if err != nil {
+			return err
+		}
+		res.Endpoints = append(res.Endpoints, run.out...)
+	}
+	return h.deregistered(req, res, failed)
+}
+
+// deregisterCheck asks EC2 about each id of a deregistration. It returns the
+// ids EC2 confirms gone, which are to be removed from Atlas, and the ids it
+// could not ask about; res.Endpoints gets the outcome of every other id.
+func (h *Handler) deregisterCheck(ctx context.Context, lookup EndpointLookup, req event.Request, res *Result) (gone []string, failed map[string]error) {
 	res.Outcome = OutcomeProcessed
 	res.Endpoints = []EndpointResult{}
-	failed := map[string]error{}
-	var gone []string
+	failed = map[string]error{}
 	for _, id := range req.EndpointIDs {
 		r := EndpointResult{VPCEndpointID: id}
 		ep, err := lookup.DescribeEndpoint(ctx, id)
@@ -39,19 +61,12 @@ func (h *Handler) deregister(ctx context.Context, lookup EndpointLookup, req eve
 		}
 		res.Endpoints = append(res.Endpoints, r)
 	}
+	return gone, failed
+}
 
-	if len(gone) > 0 {
-		var atlasResults []EndpointResult
-		err := h.withAtlas(ctx, func(apis clients) error {
-			var err error
-			atlasResults, err = h.deregisterInAtlas(ctx, apis, lookup, gone, failed)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		res.Endpoints = append(res.Endpoints, atlasResults...)
-	}
+// deregistered completes a deregistration's result: the skipped ids, the
+// counts, and a DeregistrationError naming each id that failed.
+func (h *Handler) deregistered(req event.Request, res *Result, failed map[string]error) error {
 	for _, s := range req.Skipped {
 		res.Endpoints = append(res.Endpoints, EndpointResult{VPCEndpointID: s.ID, Outcome: OutcomeIgnored, Reason: s.Reason})
 	}
@@ -65,46 +80,55 @@ func (h *Handler) deregister(ctx context.Context, lookup EndpointLookup, req eve
 // deletedStates are the EC2 states of an endpoint that is going or gone.
 var deletedStates = map[string]bool{"deleting": true, "deleted": true}
 
-// deregisterInAtlas finds the service that lists each endpoint and removes it
-// there, all endpoints in one loop. Failures are added to failed. It returns
-// an error only for what stops the whole run, and for rejected credentials,
-// so that withAtlas can fetch them again.
-func (h *Handler) deregisterInAtlas(ctx context.Context, apis clients, lookup EndpointLookup, ids []string, failed map[string]error) ([]EndpointResult, error) {
-	var (
-		out       []EndpointResult
-		tasks     []*task
-		refreshed bool
-	)
+// deregisterRun is the Atlas side of one deregistration: the ids no service
+// lists (out) and a task for each of the others.
+type deregisterRun struct {
+	out   []EndpointResult
+	tasks []*task
+}
+
+// deregisterTasks finds the service that lists each endpoint and makes the
+// task that removes it there. It returns an error only for what stops the
+// whole deregistration (the service list could not be read). refreshed is
+// shared by one invocation's lookups, as in findService.
+func (h *Handler) deregisterTasks(ctx context.Context, apis clients, lookup EndpointLookup, ids []string, failed map[string]error, refreshed *bool) (*deregisterRun, error) {
+	run := &deregisterRun{}
 	for _, id := range ids {
 		delete(failed, id) // withAtlas may run this twice
 	}
 	for _, id := range ids {
-		svc, err := h.serviceHolding(withEndpoint(ctx, id), apis, id, &refreshed)
+		svc, err := h.serviceHolding(withEndpoint(ctx, id), apis, id, refreshed)
 		if err != nil {
 			return nil, err
 		}
 		if svc == nil {
-			out = append(out, EndpointResult{VPCEndpointID: id, Outcome: OutcomeNotRegistered,
+			run.out = append(run.out, EndpointResult{VPCEndpointID: id, Outcome: OutcomeNotRegistered,
 				Reason: "no Atlas endpoint service in project " + h.projects() + " lists it"})
 			continue
 		}
 		t := h.newTask(apis[svc.project], svc.project, svc.ID, id, startDeregister)
 		t.ec2 = lookup
-		tasks = append(tasks, t)
+		run.tasks = append(run.tasks, t)
 	}
-	drive(ctx, tasks)
-	for _, t := range tasks {
+	return run, nil
+}
+
+// collect adds each task's outcome to run.out after drive, and failures to
+// failed. Rejected credentials are returned, so that withAtlas can fetch
+// them again and run the whole deregistration once more.
+func (run *deregisterRun) collect(failed map[string]error) error {
+	for _, t := range run.tasks {
 		r := EndpointResult{VPCEndpointID: t.endpointID, ProjectID: t.project, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason}
 		if err := t.result(); err != nil {
 			if errors.Is(err, atlas.ErrUnauthorized) {
-				return nil, err
+				return err
 			}
 			failed[t.endpointID] = err
 			r.Outcome, r.Reason = OutcomeFailed, err.Error()
 		}
-		out = append(out, r)
+		run.out = append(run.out, r)
 	}
-	return out, nil
+	return nil
 }
 
 // result is the task's error, counting one the deadline stopped as failed.

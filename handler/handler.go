@@ -10,6 +10,7 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -139,6 +140,7 @@ type Handler struct {
 	mu         sync.Mutex
 	apis       clients
 	apiFetched time.Time
+	apiSecret  [sha256.Size]byte    // digest of the secret the clients were built from
 	services   map[string][]located // by endpointServiceName; more than one is a conflict
 }
 
@@ -166,7 +168,18 @@ func New(cfg Config, deps Deps) *Handler {
 // Invoke implements lambda.Handler: raw payload in, JSON result out. Taking
 // the raw bytes lets the function explain a bad payload instead of failing in
 // the runtime's decoder.
+//
+// An SQS batch (the event source mapping's {"Records":[…]}) is handled as a
+// whole by HandleBatch, and answered with the records to deliver again.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	msgs, isBatch, err := event.ParseBatch(payload)
+	switch {
+	case isBatch && err != nil:
+		h.logOutcome(ctx, &Result{}, err, 0)
+		return nil, err
+	case isBatch:
+		return json.Marshal(h.HandleBatch(ctx, msgs))
+	}
 	res, err := h.Handle(ctx, payload)
 	if err != nil {
 		return nil, err
@@ -233,33 +246,42 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		return h.deregister(ctx, lookup, req, res)
 	}
 
-	ep, err := lookup.LookupEndpoint(ctx, req.EndpointID)
+	ep, settled, err := h.lookupToRegister(ctx, lookup, req, res)
+	if err != nil || settled {
+		return err
+	}
+	return h.withAtlas(ctx, func(apis clients) error {
+		return h.registerEndpoint(ctx, apis, lookup, ep, res)
+	})
+}
+
+// lookupToRegister reads the endpoint from EC2 and decides whether it is one
+// to register. settled means the result says why not (ignored).
+func (h *Handler) lookupToRegister(ctx context.Context, lookup EndpointLookup, req event.Request, res *Result) (ep *awsvpc.Endpoint, settled bool, err error) {
+	ep, err = lookup.LookupEndpoint(ctx, req.EndpointID)
 	switch {
 	case errors.Is(err, awsvpc.ErrEndpointNotFound):
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint does not exist in EC2 (deleted, or in another account or region)"
-		return nil
+		return nil, true, nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return &DeadlineError{EndpointID: req.EndpointID, ProjectID: res.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
+		return nil, false, &DeadlineError{EndpointID: req.EndpointID, ProjectID: res.ProjectID, Phase: "the EC2 lookup", Detail: err.Error()}
 	case err != nil:
-		return h.lookupErr(req.EndpointID, req.Account, err)
+		return nil, false, h.lookupErr(req.EndpointID, req.Account, err)
 	}
 	res.VPCID, res.SubnetIDs, res.ServiceName = ep.VPCID, ep.SubnetIDs, ep.ServiceName
 	if ep.Type != "Interface" {
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is of type "+ep.Type+", not Interface"
-		return nil
+		return nil, true, nil
 	}
 	if gone[strings.ToLower(ep.State)] {
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is "+ep.State+" in EC2"
-		return nil
+		return nil, true, nil
 	}
 	if why := optedOut(ep); why != "" {
 		res.Outcome, res.Reason = OutcomeIgnored, why
-		return nil
+		return nil, true, nil
 	}
-
-	return h.withAtlas(ctx, func(apis clients) error {
-		return h.registerEndpoint(ctx, apis, lookup, ep, res)
-	})
+	return ep, false, nil
 }
 
 // gone lists EC2 endpoint states from which it will never connect.
@@ -302,18 +324,35 @@ func (h *Handler) workContext(ctx context.Context, endpointID string) (context.C
 const minWorkTime = time.Second
 
 func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result) error {
-	svc, err := h.findService(ctx, apis, ep.ServiceName)
-	if err != nil {
+	t, err := h.registerTask(ctx, apis, lookup, ep, res, new(bool))
+	if err != nil || t == nil {
 		return err
+	}
+	drive(ctx, []*task{t})
+	return t.registered(res)
+}
+
+// registerTask finds the endpoint's service and returns the task that
+// registers it there, or nil when no Atlas service has its service name
+// (the result says so). refreshed is shared by the endpoints of one
+// invocation, so that they refresh the service list at most once.
+func (h *Handler) registerTask(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result, refreshed *bool) (*task, error) {
+	svc, err := h.findService(ctx, apis, ep.ServiceName, refreshed)
+	if err != nil {
+		return nil, err
 	}
 	if svc == nil {
 		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.projects()+" has service name "+ep.ServiceName
-		return nil
+		return nil, nil
 	}
 	res.ProjectID, res.EndpointServiceID = svc.project, svc.ID
 	t := h.newTask(apis[svc.project], svc.project, svc.ID, ep.ID, startRegister)
 	t.ec2 = lookup
-	drive(ctx, []*task{t})
+	return t, nil
+}
+
+// registered fills the result of a registration task after drive.
+func (t *task) registered(res *Result) error {
 	res.Attempts, res.ConnectionStatus = t.attempts, t.status
 	switch {
 	case t.err != nil:
@@ -363,10 +402,20 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 	if !refresh && h.apis != nil && h.deps.Now().Sub(h.apiFetched) < h.cfg.CredentialsTTL {
 		return h.apis, true, nil
 	}
+	prev := h.apis
 	h.apis = nil
 	raw, err := h.deps.Secrets.SecretJSON(ctx, h.cfg.SecretID)
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
+	}
+	// A TTL refresh that finds the secret unchanged keeps the clients: a new
+	// client would fetch a new service-account token while the old one stays
+	// active for its hour, and Atlas caps the active tokens per account.
+	// After a 401 (refresh) the clients are built again even so.
+	sum := sha256.Sum256(raw)
+	if !refresh && prev != nil && sum == h.apiSecret {
+		h.apis, h.apiFetched = prev, h.deps.Now()
+		return prev, true, nil
 	}
 	creds, err := atlas.ParseCredentials(raw)
 	if err != nil {
@@ -378,18 +427,21 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 			return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 		}
 	}
-	h.apis, h.apiFetched = apis, h.deps.Now()
+	h.apis, h.apiFetched, h.apiSecret = apis, h.deps.Now(), sum
 	return apis, false, nil
 }
 
 // findService returns the endpoint service with the given AWS service name
 // and its project, or nil. A name not in the cache refreshes it once: the
-// service may be new. A name held by two projects is a ServiceConflictError.
-func (h *Handler) findService(ctx context.Context, apis clients, name string) (*located, error) {
+// service may be new. refreshed, when already set, says the invocation has
+// refreshed it and need not again. A name held by two projects is a
+// ServiceConflictError.
+func (h *Handler) findService(ctx context.Context, apis clients, name string, refreshed *bool) (*located, error) {
 	h.mu.Lock()
 	found, ok := h.services[name]
 	h.mu.Unlock()
-	if !ok {
+	if !ok && !*refreshed {
+		*refreshed = true
 		byName, err := h.refreshServices(ctx, apis)
 		if err != nil {
 			return nil, err
@@ -450,12 +502,14 @@ func (h *Handler) forgetService(serviceID string) string {
 	return ""
 }
 
-func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took time.Duration) {
+// logOutcome writes an invocation's (or a batch record's) outcome line; extra
+// attributes, such as a batch record's messageId, lead the line.
+func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took time.Duration, extra ...slog.Attr) {
 	if res.Endpoints != nil || res.Counts != nil {
-		h.logBatch(ctx, res, err, took)
+		h.logBatch(ctx, res, err, took, extra...)
 		return
 	}
-	attrs := []slog.Attr{
+	attrs := append(slices.Clip(extra),
 		slog.String("vpcEndpointId", res.VPCEndpointID),
 		slog.String("vpcId", res.VPCID),
 		slog.String("serviceName", res.ServiceName),
@@ -464,7 +518,7 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		slog.String("connectionStatus", res.ConnectionStatus),
 		slog.Int("attempts", res.Attempts),
 		slog.Int64("durationMs", took.Milliseconds()),
-	}
+	)
 	if err == nil {
 		attrs = append(attrs, slog.String("outcome", res.Outcome))
 		if res.Reason != "" {
@@ -488,13 +542,13 @@ func errorAttrs(err error) []slog.Attr {
 
 // logBatch writes the one line of a deregistration or reconcile run: every
 // endpoint's outcome and the counts, so the log alone tells what was done.
-func (h *Handler) logBatch(ctx context.Context, res *Result, err error, took time.Duration) {
-	attrs := []slog.Attr{
+func (h *Handler) logBatch(ctx context.Context, res *Result, err error, took time.Duration, extra ...slog.Attr) {
+	attrs := append(slices.Clip(extra),
 		slog.String("projectId", res.ProjectID),
 		slog.Any("endpoints", res.Endpoints),
 		slog.Any("counts", res.Counts),
 		slog.Int64("durationMs", took.Milliseconds()),
-	}
+	)
 	if res.DryRun != nil {
 		attrs = append(attrs, slog.Bool("dryRun", *res.DryRun))
 	}

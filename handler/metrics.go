@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,24 @@ func (t *task) recordAvailable(ctx context.Context) {
 	}
 }
 
+// secondsToAvailable is the MetricSecondsToAvailable of the invocation, if
+// it saw any endpoint reach AVAILABLE after its own POST.
+func (st *invocationStats) secondsToAvailable() (emf.Metric, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.toAvailable) == 0 {
+		return emf.Metric{}, false
+	}
+	m := emf.Metric{Name: MetricSecondsToAvailable, Unit: metricUnits[MetricSecondsToAvailable], Value: st.toAvailable[0].Seconds()}
+	if len(st.toAvailable) > 1 {
+		m.Values = make([]float64, len(st.toAvailable))
+		for i, d := range st.toAvailable {
+			m.Values[i] = d.Seconds()
+		}
+	}
+	return m, true
+}
+
 // metricOutcome is the Outcome dimension of an invocation.
 func metricOutcome(res *Result, err error) string {
 	if err == nil {
@@ -183,18 +202,9 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 	if res.Attempts > 0 {
 		ms = append(ms, metric(MetricAttempts, float64(res.Attempts)))
 	}
-	st.mu.Lock()
-	if len(st.toAvailable) > 0 {
-		m := metric(MetricSecondsToAvailable, st.toAvailable[0].Seconds())
-		if len(st.toAvailable) > 1 {
-			m.Values = make([]float64, len(st.toAvailable))
-			for i, d := range st.toAvailable {
-				m.Values[i] = d.Seconds()
-			}
-		}
+	if m, ok := st.secondsToAvailable(); ok {
 		ms = append(ms, m)
 	}
-	st.mu.Unlock()
 	ms = append(ms,
 		metric(MetricAtlasRequests, float64(st.atlasRequests.Load())),
 		metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
@@ -269,4 +279,67 @@ type unknownMetricError struct{ name string }
 
 func (e *unknownMetricError) Error() string {
 	return "metrics: " + e.name + " is not a count the function publishes; add it to metricUnits, the dashboard and the README"
+}
+
+// emitBatchMetrics writes a batch's metrics: one line per outcome (and
+// project) among its records, with Registrations counting the records of that
+// outcome and RegistrationAttempts their attempts, so that the dashboard's
+// sums by Outcome count records as they count single invocations. What the
+// invocation measured as a whole (Atlas requests and 429s, the seconds to
+// AVAILABLE of every endpoint) rides on the first line only, so that no sum
+// counts it twice.
+func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, items []*batchItem) {
+	if h.deps.Metrics == nil {
+		return
+	}
+	type group struct {
+		outcome, project string
+		n, attempts      int
+	}
+	var groups []*group
+	index := map[[2]string]*group{}
+	for _, it := range items {
+		k := [2]string{metricOutcome(&it.res, it.err), it.res.ProjectID}
+		g, ok := index[k]
+		if !ok {
+			g = &group{outcome: k[0], project: k[1]}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.n++
+		g.attempts += it.res.Attempts
+	}
+	metric := func(name string, v float64) emf.Metric {
+		return emf.Metric{Name: name, Unit: metricUnits[name], Value: v}
+	}
+	props := append(invocationProperties(ctx, ""), emf.Property{Name: "batchRecords", Value: strconv.Itoa(len(items))})
+	for i, g := range groups {
+		ms := []emf.Metric{metric(MetricRegistrations, float64(g.n))}
+		if g.attempts > 0 {
+			ms = append(ms, metric(MetricAttempts, float64(g.attempts)))
+		}
+		if i == 0 {
+			if m, ok := st.secondsToAvailable(); ok {
+				ms = append(ms, m)
+			}
+			ms = append(ms,
+				metric(MetricAtlasRequests, float64(st.atlasRequests.Load())),
+				metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
+			)
+		}
+		rec := emf.Record{
+			Timestamp:     h.deps.Now(),
+			Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: g.outcome}},
+			DimensionSets: unattributedSets,
+			Metrics:       ms,
+			Properties:    props,
+		}
+		if g.project != "" {
+			rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: g.project})
+			rec.DimensionSets = registrationSets
+		}
+		if err := h.deps.Metrics.Emit(rec); err != nil {
+			h.log.WarnContext(ctx, "metrics not written", slog.String("error", err.Error()))
+		}
+	}
 }

@@ -116,7 +116,7 @@ func (h *Handler) plan(ctx context.Context, apis clients, failed map[string]erro
 	var plan []*planned
 	for _, name := range names {
 		if len(byName[name]) > 1 {
-			_, err := h.findService(ctx, apis, name)
+			_, err := h.findService(ctx, apis, name, new(bool))
 			failed["service "+name] = err
 			continue
 		}

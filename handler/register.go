@@ -40,6 +40,8 @@ type task struct {
 	lastOne       bool      // the guard found no other live endpoint in the service
 	deregistering bool      // the goal is removal, not registration
 	postedAt      time.Time // this task's last POST; zero when it resumed an earlier one
+	settleSince   time.Time // when it began waiting for AVAILABLE; orders the sentinel
+	released      bool      // its sentinel saw AVAILABLE: poll now, whatever the order
 
 	done    bool
 	outcome string
@@ -136,6 +138,7 @@ func (t *task) post(ctx context.Context) {
 
 func (t *task) awaitSettled() {
 	t.resetPoll()
+	t.settleSince = time.Now()
 	t.schedule(phaseSettle, t.poll.NextBackOff(), t.settle)
 }
 
@@ -348,15 +351,28 @@ const maxInFlight = 8
 // due together, so many endpoints wait in one loop rather than one after
 // another. Tasks still running when ctx ends are left as they are: their
 // phase and status say where they stopped.
+//
+// Endpoints posted to one service together become AVAILABLE at about the
+// same time, so polling each of them says little more than polling one. Of
+// the tasks waiting for AVAILABLE in one service, only the sentinel (the one
+// that began waiting first) polls; the others wait without a request. When a
+// task sees its endpoint AVAILABLE, the others of its service are released to
+// poll (each as much later as it was posted later than that one, so that its
+// endpoint is as far along); when the sentinel fails or is gone, the next in line becomes
+// the sentinel and polls when its own schedule says. A burst of N endpoints
+// then costs one poll schedule plus about one GET each, not N schedules.
 func drive(ctx context.Context, tasks []*task) {
 	sem := make(chan struct{}, maxInFlight)
 	for ctx.Err() == nil {
 		now := time.Now()
+		lead := sentinels(tasks)
 		var due []*task
 		var wake time.Time
 		for _, t := range tasks {
 			switch {
 			case t.done:
+			case t.phase == phaseSettle && !t.released && lead[t.serviceKey()] != t:
+				// Waits for its service's sentinel.
 			case !t.due.After(now):
 				due = append(due, t)
 			case wake.IsZero() || t.due.Before(wake):
@@ -375,12 +391,60 @@ func drive(ctx context.Context, tasks []*task) {
 		var wg sync.WaitGroup
 		for _, t := range due {
 			sem <- struct{}{}
+			t.released = false
 			wg.Go(func() {
 				defer func() { <-sem }()
 				t.next(withEndpoint(ctx, t.endpointID))
 			})
 		}
 		wg.Wait()
+		release(tasks, due)
+	}
+}
+
+// serviceKey names the endpoint service a task works in.
+func (t *task) serviceKey() string { return t.project + "/" + t.serviceID }
+
+// sentinels picks, per service, the task that polls for the others: of the
+// tasks waiting for AVAILABLE, the one that began waiting first.
+func sentinels(tasks []*task) map[string]*task {
+	lead := map[string]*task{}
+	for _, t := range tasks {
+		if t.done || t.phase != phaseSettle {
+			continue
+		}
+		k := t.serviceKey()
+		if cur, ok := lead[k]; !ok || t.settleSince.Before(cur.settleSince) {
+			lead[k] = t
+		}
+	}
+	return lead
+}
+
+// release lets every task still waiting for AVAILABLE in a service poll,
+// when one of the tasks that just ran saw its endpoint turn AVAILABLE there.
+// A task that began waiting later than the one that saw it (it was posted
+// later) polls that much later, when its endpoint is as far along.
+func release(tasks, ran []*task) {
+	seen := map[string]time.Time{} // by service: when the task that saw AVAILABLE began waiting
+	for _, t := range ran {
+		if t.done && t.err == nil && t.outcome == OutcomeRegistered {
+			k := t.serviceKey()
+			if at, ok := seen[k]; !ok || t.settleSince.Before(at) {
+				seen[k] = t.settleSince
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, t := range tasks {
+		at, ok := seen[t.serviceKey()]
+		if !t.done && t.phase == phaseSettle && ok {
+			t.released = true
+			t.due = now.Add(max(0, t.settleSince.Sub(at)))
+		}
 	}
 }
 

@@ -2,15 +2,17 @@
 // VPC endpoints are created together, and checks that none is lost or doubled.
 //
 // By default it runs a time-scaled model of the deployment as shipped: N
-// endpoints created at once, their events handed to at most C concurrent
-// containers (C is template.yaml's ReservedConcurrency default), each
-// container a handler.Handler kept warm and reused like a Lambda execution
-// environment, authenticating with a service account against an in-process
-// Atlas fake that enforces Atlas's limits: the private endpoint rate limit,
-// the token endpoint's rate limit and the cap on active tokens. The same model
-// runs one endpoint alone first, and the report compares the burst with it.
-// One model second lasts -scale of real time (default 10ms), so a 40-minute
-// burst takes about 25 s.
+// endpoints created at once, their events put in the event queue, and
+// Lambda's event source mapping handing them in batches (template.yaml's
+// batch size, batching window and maximum concurrency) to containers, each a
+// handler.Handler kept warm and reused like a Lambda execution environment,
+// authenticating with a service account against an in-process Atlas fake
+// that enforces Atlas's limits: the private endpoint rate limit, the token
+// endpoint's rate limit and the cap on active tokens. -shape async models the
+// earlier shape instead: one asynchronous invocation per event, at most the
+// reserved concurrency at once. The same model runs one endpoint alone first,
+// and the report compares the burst with it. One model second lasts -scale
+// of real time (default 10ms), so a 40-minute burst takes about 25 s.
 //
 // With -stress it runs the older scenario: every registration at once, each
 // in its own handler with API keys, against a tight token bucket in real time.
@@ -21,7 +23,8 @@
 // registration attempt, so `make soak` can run in CI. Speed, request and
 // rate-limit goals are printed and compared, not enforced.
 //
-//	go run ./cmd/soak [-n 100] [-c 25] [-poll-initial 5s -poll-max 30s] [-queue fifo] [-reject 0.1]
+//	go run ./cmd/soak [-n 100] [-c 4] [-batch-size 100] [-batch-window 10s] [-reject 0.1]
+//	go run ./cmd/soak -shape async [-c 25] [-poll-initial 5s -poll-max 30s] [-queue fifo]
 //	go run ./cmd/soak -stress [-n 200] [-capacity 100 -refill 50 -interval 1s] [-reject 0.1]
 package main
 
@@ -70,6 +73,7 @@ func main() {
 func parseConfig(args []string, output io.Writer) (config, error) {
 	probe := defaults()
 	probe.stress = false
+	probe.shape = shapeBatch
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	probe.register(fs)
@@ -85,7 +89,7 @@ func parseConfig(args []string, output io.Writer) (config, error) {
 			}
 			return config{}, err
 		}
-		cfg = modelDefaults(s, probe.template)
+		cfg = modelDefaults(s, probe.template, probe.shape)
 	}
 	fs = flag.NewFlagSet("soak", flag.ContinueOnError)
 	fs.SetOutput(output)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -113,6 +114,9 @@ type modelInvocation struct {
 	container  int
 	cold       bool
 	start, end time.Time
+	records    int               // events it carried: 1, or a batch's records
+	outcomes   map[string]string // outcome of each endpoint it finished, by id
+	errKinds   []string          // errorType of each record that failed (batches)
 }
 
 // modelRun is one run of the model: n endpoints created at t0.
@@ -139,22 +143,46 @@ type modelRun struct {
 	peakToken int // most active tokens at once
 }
 
-// runModel runs n endpoints created at once through the modelled deployment
-// and reads the outcome from the fake.
-func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// modelEnv is what both shapes of the deployment share: the Atlas fake on the
+// model clock, the handler's settings, the containers, and the timer-lag probe.
+type modelEnv struct {
+	cfg      config
+	n        int
+	clk      *clock
+	ids      []string
+	rejected int
+	fake     *atlastest.Fake
+	srv      *httptest.Server
+	raWaits  atomic.Int64
+	invoked  atomic.Int64
+	logw     io.Writer
+	tap      *outcomeTap // every record's outcome, from the handlers' log lines
+
+	mu  sync.Mutex
+	all []*container
+
+	newContainer func() *container
+	lagStop      chan struct{}
+	lagDone      chan time.Duration
+	t0           time.Time
+	start        time.Time
+}
+
+// newModelEnv sets up n endpoints (the first registrations of cfg.reject of
+// them rejected), the fake and the way containers are made, and starts the
+// clock.
+func newModelEnv(cfg config, n int, logw io.Writer) *modelEnv {
 	clk := newClock(cfg.scale)
-	ids := make([]string, n)
+	e := &modelEnv{cfg: cfg, n: n, clk: clk, ids: make([]string, n), logw: logw}
 	reject := map[string]bool{}
-	rejected := int(cfg.reject * float64(n))
+	e.rejected = int(cfg.reject * float64(n))
 	for i := range n {
-		ids[i] = endpointID(i)
-		if i*rejected/n != (i+1)*rejected/n {
-			reject[ids[i]] = true
+		e.ids[i] = endpointID(i)
+		if i*e.rejected/n != (i+1)*e.rejected/n {
+			reject[e.ids[i]] = true
 		}
 	}
-	fake := atlastest.NewUnstartedHandler(atlastest.Options{
+	e.fake = atlastest.NewUnstartedHandler(atlastest.Options{
 		Clients:           map[string]string{modelClientID: modelClientSecret},
 		TokenTTL:          cfg.tokenTTL,
 		PendingAcceptance: stepDelay(cfg.accept / 2),
@@ -166,20 +194,18 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 		Now:               clk.now,
 	})
 	for id := range reject {
-		fake.RejectFirst(id)
+		e.fake.RejectFirst(id)
 	}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	e.srv = httptest.NewServer(e.fake)
 
-	var raWaits atomic.Int64
 	atlasCfg := atlas.Config{
-		BaseURL: srv.URL, Version: atlas.V2, ProjectID: fake.ProjectID(), UserAgent: "atlasvpce-soak",
+		BaseURL: e.srv.URL, Version: atlas.V2, ProjectID: e.fake.ProjectID(), UserAgent: "atlasvpce-soak",
 		Retry: atlas.RetryPolicy{Initial: clk.real(500 * time.Millisecond), Max: clk.real(10 * time.Second)},
 	}
 	hcfg := handler.Config{
-		ProjectIDs:     []string{fake.ProjectID()},
+		ProjectIDs:     []string{e.fake.ProjectID()},
 		SecretID:       "atlas/registrar",
-		BaseURL:        srv.URL,
+		BaseURL:        e.srv.URL,
 		APIVersion:     atlas.V2,
 		MaxAttempts:    cfg.maxAttempts,
 		PollInitial:    clk.real(cfg.pollInitial),
@@ -187,19 +213,18 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 		CredentialsTTL: clk.real(cfg.credentialsTTL),
 		DeadlineMargin: clk.real(handler.DefaultDeadlineMargin),
 	}
-	logger := slog.New(slog.DiscardHandler)
+	var base slog.Handler = slog.DiscardHandler
 	if cfg.verbose {
-		logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		base = slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-
-	var mu sync.Mutex
-	var all []*container
-	newContainer := func() *container {
-		mu.Lock()
-		defer mu.Unlock()
+	e.tap = newOutcomeTap(base)
+	logger := slog.New(e.tap)
+	e.newContainer = func() *container {
+		e.mu.Lock()
+		defer e.mu.Unlock()
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		mt := &modelTransport{base: tr, clk: clk, waits: &raWaits}
-		c := &container{id: len(all), transport: tr}
+		mt := &modelTransport{base: tr, clk: clk, waits: &e.raWaits}
+		c := &container{id: len(e.all), transport: tr}
 		c.h = handler.New(hcfg, handler.Deps{
 			Endpoints: lookup{},
 			Secrets:   serviceAccount{},
@@ -210,14 +235,139 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 			},
 			Logger: logger,
 		})
-		all = append(all, c)
+		e.all = append(e.all, c)
 		return c
 	}
-	defer func() {
-		for _, c := range all {
-			c.transport.CloseIdleConnections()
+
+	// A busy machine stretches every wait; the model is only as good as the
+	// timers, so it measures how late they fire.
+	e.lagStop, e.lagDone = make(chan struct{}), make(chan time.Duration)
+	go func() {
+		var worst time.Duration
+		tick := clk.real(time.Second)
+		for {
+			t := time.Now()
+			select {
+			case <-e.lagStop:
+				e.lagDone <- worst
+				return
+			case <-time.After(tick):
+			}
+			worst = max(worst, time.Since(t)-tick)
 		}
 	}()
+	e.t0 = clk.now()
+	e.start = time.Now()
+	return e
+}
+
+// close releases the fake and the containers' connections.
+func (e *modelEnv) close() {
+	e.mu.Lock()
+	for _, c := range e.all {
+		c.transport.CloseIdleConnections()
+	}
+	e.mu.Unlock()
+	e.srv.Close()
+}
+
+// wait waits for wg, or gives up after cfg.timeout: every invocation has a
+// deadline and every wait is bounded, so this only trips on a hang or a
+// too-small -timeout. Then cancel stops what still runs, which gets a moment
+// to return; what does not is counted lost.
+func (e *modelEnv) wait(wg *sync.WaitGroup, cancel context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	giveUp := time.NewTimer(e.cfg.timeout)
+	defer giveUp.Stop()
+	select {
+	case <-done:
+	case <-giveUp.C:
+		fmt.Fprintf(e.logw, "soak: model: -timeout %s reached; stopping\n", e.cfg.timeout)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// finish stops the clock and reads the run's outcome from the invocations
+// and from the fake.
+func (e *modelEnv) finish(run *modelRun, invs []modelInvocation) *modelRun {
+	close(e.lagStop)
+	run.n, run.t0, run.wall, run.ids, run.rejected, run.lag = e.n, e.t0, time.Since(e.start), e.ids, e.rejected, e.clk.model(<-e.lagDone)
+	run.raWaits = int(e.raWaits.Load())
+	run.available, run.noticed = map[string]time.Time{}, map[string]time.Time{}
+	rep := &report{cfg: config{n: e.n}, outcomes: map[string]int{}, errTypes: map[string]int{}}
+	for _, mi := range invs {
+		run.invocations = append(run.invocations, mi)
+		rep.returned++
+		switch {
+		case mi.panicked != nil:
+			rep.errTypes["panic"]++
+			rep.sample(fmt.Sprintf("%s: panic: %v", mi.id, mi.panicked))
+		case mi.err != nil:
+			rep.errTypes[errorKind(mi.err)]++
+			rep.sample(fmt.Sprintf("%s: %v", mi.id, mi.err))
+		}
+		for id, outcome := range mi.outcomes {
+			rep.outcomes[outcome]++
+			if outcome == handler.OutcomeRegistered || outcome == handler.OutcomeAlreadyRegistered {
+				run.noticed[id] = mi.end
+			}
+		}
+		for _, kind := range mi.errKinds {
+			rep.errTypes[kind]++
+		}
+	}
+	e.mu.Lock()
+	run.containers = len(e.all)
+	e.mu.Unlock()
+	rep.invoked = int(e.invoked.Load())
+	rep.inspect(e.fake, e.ids)
+	run.rep = rep
+	for _, id := range e.ids {
+		if at, ok := e.fake.AvailableSince(atlastest.DefaultServiceID, id); ok {
+			run.available[id] = at
+		}
+	}
+	for _, q := range e.fake.Requests() {
+		token := q.Path == "/api/oauth/token"
+		switch {
+		case q.Status == http.StatusTooManyRequests && token:
+			run.token429++
+		case q.Status == http.StatusTooManyRequests:
+			run.api429++
+		case q.Status == http.StatusForbidden && token:
+			run.token403++
+		case q.Status == http.StatusOK && token:
+			run.tokens++
+		}
+	}
+	_, run.peakToken = e.fake.ActiveTokens(modelClientID)
+	fmt.Fprintf(e.logw, "soak: model: %d endpoint(s) done in %s real time\n", e.n, run.wall.Round(time.Millisecond))
+	return run
+}
+
+// runModel runs n endpoints created at once through the modelled deployment,
+// in the shape cfg.shape names.
+func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun {
+	if cfg.shape == shapeAsync {
+		return runAsync(ctx, cfg, n, logw)
+	}
+	return runBatch(ctx, cfg, n, logw)
+}
+
+// runAsync is the earlier shape: EventBridge invokes the function
+// asynchronously, one event per invocation, at most cfg.concurrency at once.
+func runAsync(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fmt.Fprintf(logw, "soak: model: %d endpoint(s) created at once, async invocations, concurrency %d, 1 model second = %s\n", n, cfg.concurrency, cfg.scale)
+	e := newModelEnv(cfg, n, logw)
+	defer e.close()
+	clk := e.clk
 
 	// Reserved concurrency: at most cfg.concurrency invocations at once. A slot
 	// holds its warm container once it has one.
@@ -225,7 +375,7 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 	for range cfg.concurrency {
 		slots <- nil
 	}
-	var throttles, dropped, invoked atomic.Int64
+	var throttles, dropped atomic.Int64
 	// acquire waits for a free slot the way Lambda's async queue does: an event
 	// that finds no free concurrency is throttled and tried again, 1 s after the
 	// first attempt, doubling up to 5 min; one older than the maximum event age
@@ -259,30 +409,10 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 		}
 	}
 
-	fmt.Fprintf(logw, "soak: model: %d endpoint(s) created at once, concurrency %d, 1 model second = %s\n", n, cfg.concurrency, cfg.scale)
-	// A busy machine stretches every wait; the model is only as good as the
-	// timers, so it measures how late they fire.
-	lagStop := make(chan struct{})
-	lagDone := make(chan time.Duration)
-	go func() {
-		var worst time.Duration
-		tick := clk.real(time.Second)
-		for {
-			t := time.Now()
-			select {
-			case <-lagStop:
-				lagDone <- worst
-				return
-			case <-time.After(tick):
-			}
-			worst = max(worst, time.Since(t)-tick)
-		}
-	}()
-	t0 := clk.now()
-	start := time.Now()
+	t0 := e.t0
 	invs := make(chan modelInvocation, n*(1+cfg.redeliver))
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	for _, id := range e.ids {
 		wg.Go(func() {
 			payload := event(id)
 			for delivery := 0; delivery <= cfg.redeliver; delivery++ {
@@ -302,12 +432,15 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 				}
 				cold := c == nil
 				if cold {
-					c = newContainer()
+					c = e.newContainer()
 				}
-				invoked.Add(1)
-				mi := modelInvocation{delivery: delivery, container: c.id, cold: cold, start: clk.now()}
+				e.invoked.Add(1)
+				mi := modelInvocation{delivery: delivery, container: c.id, cold: cold, start: clk.now(), records: 1}
 				mi.invocation = invoke(ctx, c.h, id, payload, clk.real(cfg.deadline))
 				mi.end = clk.now()
+				if mi.res != nil {
+					mi.outcomes = map[string]string{id: mi.res.Outcome}
+				}
 				slots <- c
 				invs <- mi
 				if mi.err == nil && mi.panicked == nil {
@@ -316,77 +449,14 @@ func runModel(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 			}
 		})
 	}
-	// Every invocation has a deadline and every wait is bounded by the event
-	// age or ctx, so this only trips on a hang or a too-small -timeout. Then
-	// the invocations still running are cancelled and given a moment to return;
-	// what does not return is counted lost.
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	giveUp := time.NewTimer(cfg.timeout)
-	defer giveUp.Stop()
-	select {
-	case <-done:
-	case <-giveUp.C:
-		fmt.Fprintf(logw, "soak: model: -timeout %s reached; stopping\n", cfg.timeout)
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-		}
+	e.wait(&wg, cancel)
+	close(invs)
+	var all []modelInvocation
+	for mi := range invs {
+		all = append(all, mi)
 	}
-
-	close(lagStop)
-	run := &modelRun{
-		n: n, t0: t0, wall: time.Since(start), ids: ids, rejected: rejected, lag: clk.model(<-lagDone),
-		throttles: int(throttles.Load()), dropped: int(dropped.Load()), raWaits: int(raWaits.Load()),
-		available: map[string]time.Time{}, noticed: map[string]time.Time{},
-	}
-	rep := &report{cfg: config{n: n}, outcomes: map[string]int{}, errTypes: map[string]int{}}
-	for len(invs) > 0 {
-		mi := <-invs
-		run.invocations = append(run.invocations, mi)
-		rep.returned++
-		switch {
-		case mi.panicked != nil:
-			rep.errTypes["panic"]++
-			rep.sample(fmt.Sprintf("%s: panic: %v", mi.id, mi.panicked))
-		case mi.err != nil:
-			rep.errTypes[errorKind(mi.err)]++
-			rep.sample(fmt.Sprintf("%s: %v", mi.id, mi.err))
-		case mi.res != nil:
-			rep.outcomes[mi.res.Outcome]++
-			if mi.res.Outcome == handler.OutcomeRegistered || mi.res.Outcome == handler.OutcomeAlreadyRegistered {
-				run.noticed[mi.id] = mi.end
-			}
-		}
-	}
-	mu.Lock()
-	run.containers = len(all)
-	mu.Unlock()
-	rep.invoked = int(invoked.Load())
-	rep.inspect(fake, ids)
-	run.rep = rep
-	for _, id := range ids {
-		if at, ok := fake.AvailableSince(atlastest.DefaultServiceID, id); ok {
-			run.available[id] = at
-		}
-	}
-	for _, q := range fake.Requests() {
-		token := q.Path == "/api/oauth/token"
-		switch {
-		case q.Status == http.StatusTooManyRequests && token:
-			run.token429++
-		case q.Status == http.StatusTooManyRequests:
-			run.api429++
-		case q.Status == http.StatusForbidden && token:
-			run.token403++
-		case q.Status == http.StatusOK && token:
-			run.tokens++
-		}
-	}
-	_, run.peakToken = fake.ActiveTokens(modelClientID)
-	fmt.Fprintf(logw, "soak: model: %d endpoint(s) done in %s real time\n", n, run.wall.Round(time.Millisecond))
-	return run
+	run := &modelRun{throttles: int(throttles.Load()), dropped: int(dropped.Load())}
+	return e.finish(run, all)
 }
 
 // lastAvailable is how long after t0 the last endpoint turned AVAILABLE, or
@@ -445,6 +515,20 @@ func (r *modelRun) minimum() (int, string) {
 	return min, how
 }
 
+// batchSizes lists the records of each invocation, in the order they started.
+func (r *modelRun) batchSizes() string {
+	invs := slices.Clone(r.invocations)
+	slices.SortFunc(invs, func(a, b modelInvocation) int { return a.start.Compare(b.start) })
+	var out []string
+	for _, mi := range invs {
+		out = append(out, strconv.Itoa(mi.records))
+	}
+	if len(out) > 12 {
+		out = append(out[:12], "…")
+	}
+	return strings.Join(out, " ")
+}
+
 func (r *modelRun) cold() int {
 	n := 0
 	for _, mi := range r.invocations {
@@ -495,8 +579,11 @@ func (m *modelReport) failures() []string {
 		for _, f := range r.rep.failures() {
 			out = append(out, fmt.Sprintf("%d endpoint(s): %s", r.n, f))
 		}
-		if r.dropped > 0 {
+		switch {
+		case r.dropped > 0 && m.cfg.shape == shapeAsync:
 			out = append(out, fmt.Sprintf("%d endpoint(s): %d events dropped by Lambda's queue (older than %s)", r.n, r.dropped, m.cfg.maxEventAge))
+		case r.dropped > 0:
+			out = append(out, fmt.Sprintf("%d endpoint(s): %d events moved to the dead-letter queue after %d deliveries", r.n, r.dropped, m.cfg.maxReceive))
 		}
 	}
 	return out
@@ -522,8 +609,13 @@ func mark(ok bool) string {
 func (m *modelReport) print(w io.Writer) {
 	c := m.cfg
 	fmt.Fprintf(w, "soak: deployment model, %d endpoints created at once (times are model time; 1 s = %s real)\n", c.n, c.scale)
-	fmt.Fprintf(w, "  Lambda: concurrency %d%s, timeout %s, %d async retries after 1m and 2m, throttled events retried %s, events kept %s\n",
-		c.concurrency, c.concurrencySource, c.deadline, c.redeliver, c.queueDescription(), c.maxEventAge)
+	if c.shape == shapeAsync {
+		fmt.Fprintf(w, "  Lambda (async shape): concurrency %d%s, timeout %s, %d async retries after 1m and 2m, throttled events retried %s, events kept %s\n",
+			c.concurrency, c.concurrencySource, c.deadline, c.redeliver, c.queueDescription(), c.maxEventAge)
+	} else {
+		fmt.Fprintf(w, "  Lambda (batch shape, as shipped): event queue, batches of up to %d records, batching window %s, at most %d batches at once%s (%d pollers to start, +%d a minute), timeout %s, visibility timeout %s, %d deliveries then the dead-letter queue\n",
+			c.batchSize, c.batchWindow, c.concurrency, c.concurrencySource, initialPollers, pollersAddedPerMin, c.deadline, c.visibility, c.maxReceive)
+	}
 	pollNote := ""
 	if c.pollMax < c.pollInitial {
 		pollNote = " (first wait, then every poll-max: not accepted by LoadConfig today)"
@@ -569,9 +661,16 @@ func (m *modelReport) print(w io.Writer) {
 		b.rep.requests, bMin, a.rep.requests, aMin, reqRatio, goalRequests, mark(reqRatio <= goalRequests))
 	fmt.Fprintf(tw, "  tokens issued\t%d\t%d\t\t\n", b.tokens, a.tokens)
 	fmt.Fprintf(tw, "invocations (cold), containers\t%d (%d), %d\t%d (%d), %d\t\t\n", len(b.invocations), b.cold(), b.containers, len(a.invocations), a.cold(), a.containers)
+	if c.shape == shapeBatch {
+		fmt.Fprintf(tw, "  records per invocation\t%s\t%s\t\t\n", b.batchSizes(), a.batchSizes())
+	}
 	fmt.Fprintf(tw, "  results by outcome\t%s\t%s\t\t\n", orNone(countList(b.rep.outcomes)), orNone(countList(a.rep.outcomes)))
 	fmt.Fprintf(tw, "  errors by type\t%s\t%s\t\t\n", orNone(countList(b.rep.errTypes)), orNone(countList(a.rep.errTypes)))
-	fmt.Fprintf(tw, "Lambda throttles (event re-queued)\t%d\t%d\t\t\n", b.throttles, a.throttles)
+	if c.shape == shapeAsync {
+		fmt.Fprintf(tw, "Lambda throttles (event re-queued)\t%d\t%d\t\t\n", b.throttles, a.throttles)
+	} else {
+		fmt.Fprintf(tw, "records in the dead-letter queue\t%d\t%d\t0\t\n", b.dropped, a.dropped)
+	}
 	fmt.Fprintf(tw, "AVAILABLE in the fake\t%d/%d\t%d/%d\t\t\n", b.rep.available, b.n, a.rep.available, a.n)
 	fmt.Fprintf(tw, "duplicate POSTs\t%d\t%d\t0\t\n", len(b.rep.duplicates), len(a.rep.duplicates))
 	fmt.Fprintf(tw, "real time\t%s\t%s\t\t\n", b.wall.Round(time.Millisecond), a.wall.Round(time.Millisecond))

@@ -56,7 +56,20 @@ type config struct {
 	maxEventAge       time.Duration
 	queue             string
 	timeout           time.Duration
+
+	// The batch shape: the event queue and its event source mapping.
+	shape       string
+	batchSize   int
+	batchWindow time.Duration
+	visibility  time.Duration
+	maxReceive  int
 }
+
+// Shapes of the deployment the model runs.
+const (
+	shapeBatch = "batch" // as shipped: the rules queue the events; an event source mapping delivers batches
+	shapeAsync = "async" // the earlier shape: EventBridge invokes the function asynchronously, one event each
+)
 
 // Ways the model's Lambda hands queued events to free concurrency.
 const (
@@ -86,8 +99,17 @@ func defaults() config {
 // modelDefaults are the deployment as shipped (from template.yaml) and
 // Atlas's limits as far as they are known; see the README for which of them
 // are published and which are assumptions.
-func modelDefaults(s shipped, template string) config {
+func modelDefaults(s shipped, template, shape string) config {
+	concurrency, source := s.batchConcurrency, " ("+template+", MaximumConcurrency)"
+	if shape == shapeAsync {
+		concurrency, source = s.concurrency, " ("+template+", ReservedConcurrency)"
+	}
 	return config{
+		shape:             shape,
+		batchSize:         s.batchSize,
+		batchWindow:       s.batchWindow,
+		visibility:        s.visibility,
+		maxReceive:        s.maxReceive,
 		n:                 100,
 		capacity:          4000,
 		refill:            2000,
@@ -98,8 +120,8 @@ func modelDefaults(s shipped, template string) config {
 		deadline:          s.timeout,
 		redeliver:         s.asyncRetries,
 		template:          template,
-		concurrency:       s.concurrency,
-		concurrencySource: " (" + template + ")",
+		concurrency:       concurrency,
+		concurrencySource: source,
 		scale:             10 * time.Millisecond,
 		accept:            2 * time.Minute,
 		deleteTime:        time.Minute,
@@ -143,7 +165,12 @@ func (c *config) registerStress(fs *flag.FlagSet) {
 
 // registerModel adds the flags only the deployment model has.
 func (c *config) registerModel(fs *flag.FlagSet) {
-	fs.IntVar(&c.concurrency, "c", c.concurrency, "Lambda reserved concurrency; the default is the template's ReservedConcurrency")
+	fs.StringVar(&c.shape, "shape", c.shape, "deployment shape: batch (as shipped: event queue, batches through an event source mapping) or async (the earlier shape: one asynchronous invocation per event)")
+	fs.IntVar(&c.concurrency, "c", c.concurrency, "concurrency: batch shape, the mapping's MaximumConcurrency (template's BatchConcurrency); async shape, the reserved concurrency (template's ReservedConcurrency)")
+	fs.IntVar(&c.batchSize, "batch-size", c.batchSize, "batch shape: most records per invocation (template's BatchSize)")
+	fs.DurationVar(&c.batchWindow, "batch-window", c.batchWindow, "batch shape: the mapping's batching window")
+	fs.DurationVar(&c.visibility, "visibility", c.visibility, "batch shape: the queue's visibility timeout (a failed record is delivered again after it)")
+	fs.IntVar(&c.maxReceive, "max-receive", c.maxReceive, "batch shape: deliveries before a record goes to the dead-letter queue")
 	fs.DurationVar(&c.scale, "scale", c.scale, "real time one model second lasts")
 	fs.DurationVar(&c.accept, "accept", c.accept, "Atlas: time from POST to AVAILABLE (PENDING_ACCEPTANCE, then PENDING)")
 	fs.DurationVar(&c.deleteTime, "delete", c.deleteTime, "Atlas: time a deleted endpoint stays DELETING")
@@ -206,6 +233,14 @@ func (c config) validate() error {
 		return fmt.Errorf("-queue %q: want %s or %s", c.queue, queueThrottle, queueFIFO)
 	case c.timeout <= 0:
 		return errors.New("-timeout must be positive")
+	case c.shape != shapeBatch && c.shape != shapeAsync:
+		return fmt.Errorf("-shape %q: want %s or %s", c.shape, shapeBatch, shapeAsync)
+	case c.shape == shapeBatch && (c.batchSize < 1 || c.batchSize > 10000):
+		return fmt.Errorf("-batch-size %d: want 1 to 10000", c.batchSize)
+	case c.shape == shapeBatch && (c.batchWindow < 0 || c.batchWindow > 5*time.Minute || c.batchSize > 10 && c.batchWindow < time.Second):
+		return fmt.Errorf("-batch-window %s: want 0 to 5m, and at least 1s for a batch size above 10", c.batchWindow)
+	case c.shape == shapeBatch && (c.concurrency < 2 || c.maxReceive < 1 || c.visibility < c.deadline):
+		return errors.New("batch shape: -c at least 2, -max-receive at least 1, and -visibility at least the deadline (Lambda refuses a shorter one)")
 	}
 	return nil
 }

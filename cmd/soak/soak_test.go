@@ -69,25 +69,26 @@ func TestInspectFindsDuplicatePOST(t *testing.T) {
 	}
 }
 
-// modelConfig is the shipped deployment on a fast clock, small enough for a test.
-func modelConfig(t *testing.T) config {
+// modelConfig is the shipped deployment in the given shape on a fast clock,
+// small enough for a test.
+func modelConfig(t *testing.T, shape string) config {
 	t.Helper()
 	s, err := readTemplate("../../template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := modelDefaults(s, "template.yaml")
+	cfg := modelDefaults(s, "template.yaml", shape)
 	cfg.scale = 3 * time.Millisecond // the 900 s deadline lasts 2.7 s
 	cfg.accept = time.Minute
 	cfg.timeout = time.Minute
 	return cfg
 }
 
-// A small deployment model runs every endpoint through at most C warm
-// containers, each with one token, and measures against its own minimum.
+// A small deployment model of the async shape runs every endpoint through at
+// most C warm containers, each with one token, and measures against its own minimum.
 func TestModelRunsBurstThroughConcurrency(t *testing.T) {
 	t.Parallel()
-	cfg := modelConfig(t)
+	cfg := modelConfig(t, shapeAsync)
 	cfg.n, cfg.concurrency = 6, 2
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func TestModelServiceAccountLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("token rate", func(t *testing.T) {
 		t.Parallel()
-		cfg := modelConfig(t)
+		cfg := modelConfig(t, shapeAsync)
 		cfg.n, cfg.concurrency, cfg.tokenRate = 4, 4, 2
 		rep := runDeployment(t.Context(), cfg, io.Discard)
 		b := rep.burst
@@ -152,7 +153,7 @@ func TestModelServiceAccountLimits(t *testing.T) {
 	})
 	t.Run("token cap", func(t *testing.T) {
 		t.Parallel()
-		cfg := modelConfig(t)
+		cfg := modelConfig(t, shapeAsync)
 		cfg.n, cfg.concurrency, cfg.tokenCap = 4, 4, 3
 		// The other three stay busy through both of Lambda's retries (after 1
 		// and 3 minutes), so each delivery lands on the container without a token.
@@ -179,7 +180,8 @@ func TestReadTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.concurrency < 1 || s.timeout != 900*time.Second || s.pollInitial <= 0 || s.pollMax < s.pollInitial ||
-		s.maxAttempts < 1 || s.asyncRetries != 2 || s.maxEventAge != 6*time.Hour {
+		s.maxAttempts < 1 || s.asyncRetries != 2 || s.maxEventAge != 6*time.Hour ||
+		s.batchSize < 10 || s.batchWindow <= 0 || s.batchConcurrency < 2 || s.visibility < 6*s.timeout || s.maxReceive != 3 {
 		t.Errorf("template.yaml: %+v", s)
 	}
 
@@ -206,11 +208,25 @@ Resources:
       EventInvokeConfig:
         MaximumRetryAttempts: 1
         MaximumEventAgeInSeconds: 60
+  RegistrarEventSourceMapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      BatchSize: !Ref Batch
+      MaximumBatchingWindowInSeconds: 20
+      ScalingConfig:
+        MaximumConcurrency: 3
+  EventQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 3620
+      RedrivePolicy:
+        maxReceiveCount: 5
 `
-	params := "Parameters:\n  PollMax:\n    Type: String\n    Default: 9s\n  Conc:\n    Type: Number\n    Default: 7\n"
+	params := "Parameters:\n  PollMax:\n    Type: String\n    Default: 9s\n  Conc:\n    Type: Number\n    Default: 7\n  Batch:\n    Type: Number\n    Default: 50\n"
 	s, err = readTemplate(write("ok.yaml", params+fmt.Sprintf(fn, "!Ref Conc")))
 	want := shipped{concurrency: 7, pollInitial: 2 * time.Second, pollMax: 9 * time.Second, maxAttempts: 4,
-		timeout: 600 * time.Second, asyncRetries: 1, maxEventAge: time.Minute}
+		timeout: 600 * time.Second, asyncRetries: 1, maxEventAge: time.Minute,
+		batchSize: 50, batchWindow: 20 * time.Second, batchConcurrency: 3, visibility: 3620 * time.Second, maxReceive: 5}
 	if err != nil || s != want {
 		t.Errorf("readTemplate = %+v, %v; want %+v", s, err, want)
 	}
@@ -222,6 +238,7 @@ Resources:
 		"zero concurrency":  {params + fmt.Sprintf(fn, "0"), "want at least 1"},
 		"not a number":      {params + fmt.Sprintf(fn, "many"), `ReservedConcurrentExecutions is "many"`},
 		"no function":       {"Resources: {}\n", "no resource RegistrarFunction"},
+		"no mapping":        {params + strings.Split(fmt.Sprintf(fn, "1"), "  RegistrarEventSourceMapping:")[0], "no resource RegistrarEventSourceMapping"},
 	} {
 		if _, err := readTemplate(write(strings.ReplaceAll(name, " ", "-")+".yaml", tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
@@ -241,6 +258,15 @@ func TestParseConfig(t *testing.T) {
 		cfg.pollMax != 5*time.Second || cfg.capacity != 4000 || cfg.deadline != 900*time.Second {
 		t.Errorf("model: %+v, %v", cfg, err)
 	}
+	cfg, err = parseConfig([]string{"-template", tmpl}, io.Discard)
+	if err != nil || cfg.shape != shapeBatch || cfg.concurrency != 4 || cfg.batchSize != 100 || cfg.batchWindow != 10*time.Second ||
+		cfg.visibility != 5410*time.Second || cfg.maxReceive != 3 {
+		t.Errorf("batch shape defaults: %+v, %v", cfg, err)
+	}
+	cfg, err = parseConfig([]string{"-template", tmpl, "-shape", "async"}, io.Discard)
+	if err != nil || cfg.shape != shapeAsync || cfg.concurrency != 5 {
+		t.Errorf("async shape defaults: %+v, %v", cfg, err)
+	}
 	cfg, err = parseConfig([]string{"-reject", "0.1", "-stress"}, io.Discard)
 	if err != nil || !cfg.stress || cfg.n != 200 || cfg.capacity != 100 || cfg.reject != 0.1 {
 		t.Errorf("stress: %+v, %v", cfg, err)
@@ -249,6 +275,8 @@ func TestParseConfig(t *testing.T) {
 		{"-stress", "-c", "5"},                         // a model flag
 		{"-template", tmpl, "-step", "1s"},             // a stress flag
 		{"-template", tmpl, "-queue", "lifo"},          // invalid value
+		{"-template", tmpl, "-shape", "pipe"},          // invalid shape
+		{"-template", tmpl, "-c", "1"},                 // below the mapping's minimum
 		{"-template", tmpl, "-scale", "1ms"},           // deadline too short in real time
 		{"-template", tmpl, "extra"},                   // stray argument
 		{"-template", filepath.Join(t.TempDir(), "x")}, // no template
@@ -256,5 +284,71 @@ func TestParseConfig(t *testing.T) {
 		if _, err := parseConfig(args, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// The batch shape takes a burst in a few batches, each one container with
+// one token, one service list and one sentinel's polls, and so stays near
+// the minimum of requests and near the time of one endpoint alone.
+func TestBatchModel(t *testing.T) {
+	t.Parallel()
+	cfg := modelConfig(t, shapeBatch)
+	cfg.n = 24
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep := runDeployment(t.Context(), cfg, io.Discard)
+	var out strings.Builder
+	rep.print(&out)
+	if f := rep.failures(); len(f) > 0 {
+		t.Fatalf("failures: %v\n%s", f, out.String())
+	}
+	b := rep.burst
+	records := 0
+	for _, mi := range b.invocations {
+		records += mi.records
+	}
+	if records != cfg.n || b.rep.outcomes[handler.OutcomeRegistered] != cfg.n || b.containers > cfg.concurrency || b.dropped != 0 {
+		t.Errorf("records %d, outcomes %v, containers %d, dead-lettered %d; want %d, all registered, at most %d, none\n%s",
+			records, b.rep.outcomes, b.containers, b.dropped, cfg.n, cfg.concurrency, out.String())
+	}
+	if b.tokens != b.containers || b.api429+b.token429 != 0 {
+		t.Errorf("tokens %d for %d containers, 429s %d+%d", b.tokens, b.containers, b.api429, b.token429)
+	}
+	if min, _ := b.minimum(); float64(b.rep.requests) > 1.3*float64(min) {
+		t.Errorf("%d requests against a minimum of %d: the batch did not share its polls\n%s", b.rep.requests, min, out.String())
+	}
+	last, ok := b.lastAvailable()
+	alone, aloneOK := rep.alone.lastAvailable()
+	if !ok || !aloneOK || last > alone+cfg.batchWindow+30*time.Second {
+		t.Errorf("last AVAILABLE after %s, alone %s\n%s", last, alone, out.String())
+	}
+	if !strings.Contains(out.String(), "records per invocation") {
+		t.Errorf("report lacks the batch sizes:\n%s", out.String())
+	}
+}
+
+// A record the function reports failed is delivered again after the
+// visibility timeout, and the redelivery finishes it: nothing is lost.
+func TestBatchModelRedelivers(t *testing.T) {
+	t.Parallel()
+	cfg := modelConfig(t, shapeBatch)
+	cfg.n, cfg.reject, cfg.maxAttempts = 8, 0.25, 1
+	cfg.visibility = cfg.deadline
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep := runDeployment(t.Context(), cfg, io.Discard)
+	var out strings.Builder
+	rep.print(&out)
+	b := rep.burst
+	if f := rep.failures(); len(f) > 0 || b.rep.available != cfg.n || b.dropped != 0 {
+		t.Fatalf("failures %v, AVAILABLE %d, dead-lettered %d\n%s", f, b.rep.available, b.dropped, out.String())
+	}
+	// The two rejected endpoints failed their first delivery (one attempt
+	// each) and were posted again on the second.
+	if b.rep.errTypes["RegistrationFailedError"] != 2 || b.rep.postsPerEP[2] != 2 || len(b.invocations) < 2 {
+		t.Errorf("errors %v, endpoints with 2 POSTs %d, invocations %d; want 2 RegistrationFailedError, 2, at least 2\n%s",
+			b.rep.errTypes, b.rep.postsPerEP[2], len(b.invocations), out.String())
 	}
 }

@@ -20,7 +20,20 @@ type shipped struct {
 	timeout      time.Duration // the function's Timeout
 	asyncRetries int           // EventInvokeConfig.MaximumRetryAttempts
 	maxEventAge  time.Duration // EventInvokeConfig.MaximumEventAgeInSeconds
+
+	// The event queue and its event source mapping.
+	batchSize        int           // BatchSize
+	batchWindow      time.Duration // MaximumBatchingWindowInSeconds
+	batchConcurrency int           // ScalingConfig.MaximumConcurrency
+	visibility       time.Duration // the queue's VisibilityTimeout
+	maxReceive       int           // the queue's RedrivePolicy.maxReceiveCount
 }
+
+// Logical ids of the event queue and its mapping in template.yaml.
+const (
+	mappingName = "RegistrarEventSourceMapping"
+	queueName   = "EventQueue"
+)
 
 // functionName is the function's logical id in template.yaml.
 const functionName = "RegistrarFunction"
@@ -60,6 +73,36 @@ func readTemplate(path string) (shipped, error) {
 	}
 	if err := node.Decode(&fn); err != nil {
 		return shipped{}, fmt.Errorf("%s: %s: %w", path, functionName, err)
+	}
+	var esm struct {
+		Properties struct {
+			BatchSize                      yaml.Node `yaml:"BatchSize"`
+			MaximumBatchingWindowInSeconds yaml.Node `yaml:"MaximumBatchingWindowInSeconds"`
+			ScalingConfig                  struct {
+				MaximumConcurrency yaml.Node `yaml:"MaximumConcurrency"`
+			} `yaml:"ScalingConfig"`
+		} `yaml:"Properties"`
+	}
+	var queue struct {
+		Properties struct {
+			VisibilityTimeout yaml.Node `yaml:"VisibilityTimeout"`
+			RedrivePolicy     struct {
+				MaxReceiveCount yaml.Node `yaml:"maxReceiveCount"`
+			} `yaml:"RedrivePolicy"`
+		} `yaml:"Properties"`
+	}
+	for _, r := range []struct {
+		name string
+		into any
+	}{{mappingName, &esm}, {queueName, &queue}} {
+		name := r.name
+		n, ok := doc.Resources[name]
+		if !ok {
+			return shipped{}, fmt.Errorf("%s: no resource %s", path, name)
+		}
+		if err := n.Decode(r.into); err != nil {
+			return shipped{}, fmt.Errorf("%s: %s: %w", path, name, err)
+		}
 	}
 
 	// value resolves a literal, or a !Ref to a parameter's default.
@@ -113,9 +156,18 @@ func readTemplate(path string) (shipped, error) {
 		timeout:      time.Duration(number("Timeout", p.Timeout)) * time.Second,
 		asyncRetries: number("EventInvokeConfig.MaximumRetryAttempts", p.EventInvokeConfig.MaximumRetryAttempts),
 		maxEventAge:  time.Duration(number("EventInvokeConfig.MaximumEventAgeInSeconds", p.EventInvokeConfig.MaximumEventAgeInSeconds)) * time.Second,
+
+		batchSize:        number(mappingName+".BatchSize", esm.Properties.BatchSize),
+		batchWindow:      time.Duration(number(mappingName+".MaximumBatchingWindowInSeconds", esm.Properties.MaximumBatchingWindowInSeconds)) * time.Second,
+		batchConcurrency: number(mappingName+".ScalingConfig.MaximumConcurrency", esm.Properties.ScalingConfig.MaximumConcurrency),
+		visibility:       time.Duration(number(queueName+".VisibilityTimeout", queue.Properties.VisibilityTimeout)) * time.Second,
+		maxReceive:       number(queueName+".RedrivePolicy.maxReceiveCount", queue.Properties.RedrivePolicy.MaxReceiveCount),
 	}
 	if len(errs) == 0 && s.concurrency < 1 {
 		errs = append(errs, fmt.Errorf("%s: ReservedConcurrentExecutions is %d, want at least 1", path, s.concurrency))
+	}
+	if len(errs) == 0 && (s.batchSize < 1 || s.batchConcurrency < 1 || s.maxReceive < 1) {
+		errs = append(errs, fmt.Errorf("%s: %s's BatchSize, MaximumConcurrency and %s's maxReceiveCount must be at least 1", path, mappingName, queueName))
 	}
 	return s, errors.Join(errs...)
 }

@@ -152,7 +152,32 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"action":"reconcile","dryRun":true}`))
 	f.Add([]byte(`{"action":"deregister","vpcEndpointId":"vpce-0123456789abcdef0"}`))
 	f.Add([]byte(`{"vpcEndpointId":"vpce-0123abcd"}`))
+	f.Add([]byte(sqsBatch(cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123456789abcdef0"}}}`)), `{"vpcEndpointId":"vpce-0123abcd"}`)))
+	f.Add([]byte(sqsBatch(cloudTrail(deleteDetail(`"vpce-0123456789abcdef0"`, `""`)), `{"action":"reconcile"}`, `not json`)))
+	f.Add([]byte(`{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":""}]}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
+		if msgs, isBatch, err := ParseBatch(payload); isBatch {
+			if err != nil {
+				if _, ok := errors.AsType[*InvalidEventError](err); !ok {
+					t.Fatalf("batch error of type %T: %v", err, err)
+				}
+				return
+			}
+			if len(msgs) == 0 {
+				t.Fatal("an empty batch was accepted")
+			}
+			for _, m := range msgs {
+				if m.ID == "" {
+					t.Fatalf("message without id: %+v", m)
+				}
+				if m.Err != nil {
+					if _, ok := errors.AsType[*InvalidEventError](m.Err); !ok {
+						t.Fatalf("message error of type %T: %v", m.Err, m.Err)
+					}
+				}
+			}
+			return
+		}
 		r, err := Parse(payload)
 		if err != nil {
 			if _, ok := errors.AsType[*InvalidEventError](err); !ok {
