@@ -53,8 +53,10 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck and cfn-lint.
 	cfn-lint template.yaml deploy/member-account.yaml
 
 .PHONY: test
-test: tools build lint ## Run every test with the race detector, then a short run of each fuzz target.
+test: tools build lint ## Run every test with the race detector, each benchmark once, then a short run of each fuzz target.
 	BOOTSTRAP=$(BIN)/bootstrap RIE=$(BIN)/aws-lambda-rie $(GO) test -race -count=1 ./...
+	@# One iteration of each benchmark: it must still run (make bench measures).
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./... > /dev/null
 	$(MAKE) --no-print-directory fuzz
 
 # -fuzzminimizetime 1x: a short run should fuzz, not spend its time shrinking

@@ -72,6 +72,9 @@ func BenchmarkHandle(b *testing.B) {
 	fake := atlastest.NewServer(atlastest.Options{
 		APIKeys:           map[string]string{testPublicKey: testPrivateKey},
 		PendingAcceptance: -1, Pending: -1, DeleteDelay: -1,
+		// The cleaner below deletes each registration, the service's only
+		// endpoint: the service must outlive it.
+		KeepEmptyServices: true,
 	})
 	defer fake.Close()
 	atlasCfg := atlas.Config{BaseURL: fake.URL, Version: atlas.V2, ProjectID: fake.ProjectID(), OnRequest: CountAtlasRequest}
