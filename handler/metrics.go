@@ -213,15 +213,22 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 	if err != nil {
 		props = append(props, emf.Property{Name: "errorType", Value: errorType(err)})
 	}
+	h.emitOutcome(ctx, metricOutcome(res, err), res.ProjectID, ms, props)
+}
+
+// emitOutcome writes one line of registration metrics for an outcome and a
+// project ("" when no single project can be named). Failing to write it is
+// logged, not returned: the work itself is done.
+func (h *Handler) emitOutcome(ctx context.Context, outcome, project string, ms []emf.Metric, props []emf.Property) {
 	rec := emf.Record{
 		Timestamp:     h.deps.Now(),
-		Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: metricOutcome(res, err)}},
+		Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: outcome}},
 		DimensionSets: unattributedSets,
 		Metrics:       ms,
 		Properties:    props,
 	}
-	if res.ProjectID != "" {
-		rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: res.ProjectID})
+	if project != "" {
+		rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: project})
 		rec.DimensionSets = registrationSets
 	}
 	if err := h.deps.Metrics.Emit(rec); err != nil {
@@ -327,19 +334,6 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 				metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
 			)
 		}
-		rec := emf.Record{
-			Timestamp:     h.deps.Now(),
-			Dimensions:    []emf.Dimension{{Name: DimensionOutcome, Value: g.outcome}},
-			DimensionSets: unattributedSets,
-			Metrics:       ms,
-			Properties:    props,
-		}
-		if g.project != "" {
-			rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: g.project})
-			rec.DimensionSets = registrationSets
-		}
-		if err := h.deps.Metrics.Emit(rec); err != nil {
-			h.log.WarnContext(ctx, "metrics not written", slog.String("error", err.Error()))
-		}
+		h.emitOutcome(ctx, g.outcome, g.project, ms, props)
 	}
 }
