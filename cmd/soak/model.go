@@ -461,27 +461,21 @@ func runAsync(ctx context.Context, cfg config, n int, logw io.Writer) *modelRun 
 
 // lastAvailable is how long after t0 the last endpoint turned AVAILABLE, or
 // false if some never did.
-func (r *modelRun) lastAvailable() (time.Duration, bool) {
-	var last time.Duration
-	for _, id := range r.ids {
-		at, ok := r.available[id]
-		if !ok {
-			return 0, false
-		}
-		last = max(last, at.Sub(r.t0))
-	}
-	return last, true
-}
+func (r *modelRun) lastAvailable() (time.Duration, bool) { return r.last(r.available) }
 
 // lastNoticed is how long after t0 the function returned its last success.
-func (r *modelRun) lastNoticed() (time.Duration, bool) {
+func (r *modelRun) lastNoticed() (time.Duration, bool) { return r.last(r.noticed) }
+
+// last is how long after t0 the latest endpoint's time in at is, or false
+// if some endpoint has none.
+func (r *modelRun) last(at map[string]time.Time) (time.Duration, bool) {
 	var last time.Duration
 	for _, id := range r.ids {
-		at, ok := r.noticed[id]
+		t, ok := at[id]
 		if !ok {
 			return 0, false
 		}
-		last = max(last, at.Sub(r.t0))
+		last = max(last, t.Sub(r.t0))
 	}
 	return last, true
 }

@@ -90,15 +90,7 @@ func TestModelRunsBurstThroughConcurrency(t *testing.T) {
 	t.Parallel()
 	cfg := modelConfig(t, shapeAsync)
 	cfg.n, cfg.concurrency = 6, 2
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	rep := runDeployment(t.Context(), cfg, io.Discard)
-	var out strings.Builder
-	rep.print(&out)
-	if f := rep.failures(); len(f) > 0 {
-		t.Fatalf("failures: %v\n%s", f, out.String())
-	}
+	rep, out := mustRun(t, cfg)
 	b := rep.burst
 	if b.containers != 2 || b.cold() != 2 || len(b.invocations) != 6 || b.rep.outcomes[handler.OutcomeRegistered] != 6 {
 		t.Errorf("containers %d, cold %d, invocations %d, outcomes %v; want 2, 2, 6, 6 registered",
@@ -294,15 +286,7 @@ func TestBatchModel(t *testing.T) {
 	t.Parallel()
 	cfg := modelConfig(t, shapeBatch)
 	cfg.n = 24
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	rep := runDeployment(t.Context(), cfg, io.Discard)
-	var out strings.Builder
-	rep.print(&out)
-	if f := rep.failures(); len(f) > 0 {
-		t.Fatalf("failures: %v\n%s", f, out.String())
-	}
+	rep, out := mustRun(t, cfg)
 	b := rep.burst
 	records := 0
 	for _, mi := range b.invocations {
@@ -351,4 +335,20 @@ func TestBatchModelRedelivers(t *testing.T) {
 		t.Errorf("errors %v, endpoints with 2 POSTs %d, invocations %d; want 2 RegistrationFailedError, 2, at least 2\n%s",
 			b.rep.errTypes, b.rep.postsPerEP[2], len(b.invocations), out.String())
 	}
+}
+
+// mustRun runs the model with a valid cfg and returns the report and its
+// printout; a lost or doubly posted endpoint fails the test.
+func mustRun(t *testing.T, cfg config) (*modelReport, *strings.Builder) {
+	t.Helper()
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep := runDeployment(t.Context(), cfg, io.Discard)
+	var out strings.Builder
+	rep.print(&out)
+	if f := rep.failures(); len(f) > 0 {
+		t.Fatalf("failures: %v\n%s", f, out.String())
+	}
+	return rep, &out
 }
