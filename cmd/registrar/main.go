@@ -4,8 +4,9 @@
 // main only wires. Configuration is read once; a missing or invalid variable
 // stops the init phase with its name. Nothing here touches the network: the
 // first event fetches the secret and lists the Atlas endpoint services. The
-// AWS SDK's configuration and clients are built on first use too (aws.go),
-// so init does only what must fail early.
+// AWS configuration comes from the environment alone (awsenv.go), and the
+// SDK clients are built on first use (aws.go), so init does only what must
+// fail early.
 package main
 
 import (
@@ -38,13 +39,15 @@ func main() {
 }
 
 // newHandler builds the handler from the environment. The end-to-end tests
-// call it too, so the wiring they test is the wiring that ships.
+// call it too, so the wiring they test is the wiring that ships. It does no
+// I/O beyond reading the environment (and AWS_CA_BUNDLE's file, if set), so
+// ctx is unused for now.
 func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*handler.Handler, error) {
 	cfg, err := handler.LoadConfig(getenv)
 	if err != nil {
 		return nil, err
 	}
-	clients, err := newAWSClients(ctx, cfg.MemberRoleName)
+	clients, err := newAWSClients(cfg.MemberRoleName)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +63,7 @@ func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Lo
 	}
 	return handler.New(cfg, handler.Deps{
 		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}},
-		Accounts:  accountLookups{clients, cfg.MemberRoleName},
+		Accounts:  accountLookups{clients},
 		Secrets:   &awsvpc.Secrets{SM: lazySecrets{clients}},
 		NewAtlas: func(creds atlas.Credentials, project string) (handler.AtlasAPI, error) {
 			return atlas.NewClient(atlas.Config{

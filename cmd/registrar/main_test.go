@@ -6,10 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/atlasvpce/registrar/handler"
 )
@@ -17,7 +15,10 @@ import (
 // The wiring reads only configuration: a bad variable fails with its name,
 // and a good configuration builds the handler without touching the network.
 func TestNewHandler(t *testing.T) {
+	isolateAWS(t)
 	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	good := map[string]string{
 		"ATLAS_PROJECT_ID": "5f0000000000000000000001",
 		"ATLAS_SECRET_ID":  "atlas/registrar",
@@ -69,113 +70,49 @@ func atlasEnv(k string) string {
 	}[k]
 }
 
-// isolateAWS points the SDK at an empty shared config and credentials file
-// and clears the variables that choose a region or a profile.
-func isolateAWS(t *testing.T) (configFile string) {
-	t.Helper()
-	configFile = filepath.Join(t.TempDir(), "config")
-	if err := os.WriteFile(configFile, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", configFile)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", configFile)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"} {
-		t.Setenv(k, "")
-	}
-	return configFile
-}
-
-// The region is checked at init wherever the SDK would find it: the two
-// variables, or else a shared config profile. Without one, init fails naming
-// AWS_REGION.
-func TestNewHandlerRegion(t *testing.T) {
+// The AWS settings are read at init, from the environment only: a missing
+// region or credentials, or a variable that points elsewhere, stops init
+// naming the variable.
+func TestNewHandlerAWSSettings(t *testing.T) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lambdaEnv := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
 	tests := []struct {
 		name    string
-		env     map[string]string
-		profile string // the shared config file's content
-		wantErr string // "" for success
+		change  map[string]string
+		wantVar string // "" for success
 	}{
-		{name: "AWS_REGION", env: map[string]string{"AWS_REGION": "eu-west-1"}},
-		{name: "AWS_DEFAULT_REGION", env: map[string]string{"AWS_DEFAULT_REGION": "eu-west-1"}},
-		{name: "profile region", profile: "[default]\nregion = eu-west-1\n"},
-		{name: "no region", wantErr: "AWS_REGION is required"},
-		{name: "profile without region", profile: "[default]\noutput = json\n", wantErr: "AWS_REGION is required"},
-		{name: "missing profile, no region", env: map[string]string{"AWS_PROFILE": "absent"}, wantErr: "load AWS configuration"},
+		{name: "as in Lambda"},
+		{name: "AWS_DEFAULT_REGION only", change: map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu-west-1"}},
+		{name: "shared files kept out as the local stack does", change: map[string]string{"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull}},
+		{name: "no region", change: map[string]string{"AWS_REGION": ""}, wantVar: "AWS_REGION"},
+		{name: "no credentials", change: map[string]string{"AWS_ACCESS_KEY_ID": ""}, wantVar: "AWS_ACCESS_KEY_ID"},
+		{name: "profile", change: map[string]string{"AWS_PROFILE": "dev"}, wantVar: "AWS_PROFILE"},
+		{name: "web identity", change: map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": "/tmp/token"}, wantVar: "AWS_WEB_IDENTITY_TOKEN_FILE"},
+		{name: "shared config file", change: map[string]string{"AWS_CONFIG_FILE": "/home/me/.aws/config"}, wantVar: "AWS_CONFIG_FILE"},
+		{name: "bad max attempts", change: map[string]string{"AWS_MAX_ATTEMPTS": "three"}, wantVar: "AWS_MAX_ATTEMPTS"},
+		{name: "bad retry mode", change: map[string]string{"AWS_RETRY_MODE": "eager"}, wantVar: "AWS_RETRY_MODE"},
+		{name: "bad FIPS flag", change: map[string]string{"AWS_USE_FIPS_ENDPOINT": "yes"}, wantVar: "AWS_USE_FIPS_ENDPOINT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			file := isolateAWS(t)
-			if err := os.WriteFile(file, []byte(tt.profile), 0o600); err != nil {
-				t.Fatal(err)
+			isolateAWS(t)
+			for k, v := range lambdaEnv {
+				t.Setenv(k, v)
 			}
-			for k, v := range tt.env {
+			for k, v := range tt.change {
 				t.Setenv(k, v)
 			}
 			h, err := newHandler(context.Background(), atlasEnv, discard)
-			if tt.wantErr == "" {
+			if tt.wantVar == "" {
 				if err != nil || h == nil {
 					t.Fatalf("newHandler() = %v, %v", h, err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("newHandler() error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if tt.wantErr == "AWS_REGION is required" {
-				if ce, ok := errors.AsType[*handler.ConfigError](err); !ok || ce.Variable != "AWS_REGION" {
-					t.Errorf("error %v is not a ConfigError naming AWS_REGION", err)
-				}
+			ce, ok := errors.AsType[*handler.ConfigError](err)
+			if !ok || ce.Variable != tt.wantVar || !strings.Contains(err.Error(), tt.wantVar) {
+				t.Fatalf("newHandler() error = %v, want a ConfigError naming %s", err, tt.wantVar)
 			}
 		})
-	}
-}
-
-// With the region in the environment, as in Lambda, the rest of the AWS
-// configuration is loaded on first use: init succeeds, and a configuration
-// error that only loading finds fails each event that needs AWS, saying what
-// was wrong.
-func TestAWSConfigurationLoadsOnFirstUse(t *testing.T) {
-	isolateAWS(t)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "absent-profile")
-	h, err := newHandler(context.Background(), atlasEnv, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("newHandler() = %v; the AWS configuration should wait for first use", err)
-	}
-	for range 2 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = h.Handle(ctx, []byte(`{"vpcEndpointId":"vpce-0123456789abcdef0"}`))
-		cancel()
-		_, ok := errors.AsType[*handler.LookupError](err)
-		if !ok || !strings.Contains(err.Error(), "load AWS configuration") || !strings.Contains(err.Error(), "absent-profile") {
-			t.Fatalf("Handle() error = %v, want a LookupError that names the configuration and the profile", err)
-		}
-	}
-}
-
-// Other accounts are reached through the same lazily built configuration:
-// its error reaches the caller, and the role's ARN can still be named.
-func TestAccountLookupsLoadOnFirstUse(t *testing.T) {
-	isolateAWS(t)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "absent-profile")
-	clients, err := newAWSClients(context.Background(), "member-role")
-	if err != nil {
-		t.Fatalf("newAWSClients() = %v; the AWS configuration should wait for first use", err)
-	}
-	if clients.region != "us-east-1" {
-		t.Errorf("region %q, want us-east-1 from AWS_REGION", clients.region)
-	}
-	a := accountLookups{clients, "member-role"}
-	if _, err := a.Lookup(context.Background(), "123456789012", "eu-west-1"); err == nil || !strings.Contains(err.Error(), "absent-profile") {
-		t.Errorf("Lookup() error = %v, want the configuration's, naming the profile", err)
-	}
-	if _, err := a.Self(context.Background()); err == nil || !strings.Contains(err.Error(), "absent-profile") {
-		t.Errorf("Self() error = %v, want the configuration's, naming the profile", err)
-	}
-	if got, want := a.RoleARN("123456789012"), "arn:aws:iam::123456789012:role/member-role"; got != want {
-		t.Errorf("RoleARN() = %q, want %q", got, want)
 	}
 }
