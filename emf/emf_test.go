@@ -503,3 +503,32 @@ func BenchmarkEmit(b *testing.B) {
 		}
 	}
 }
+
+// The document's exact bytes, member order included, for a record like the
+// function's: one line, the metadata first, then dimensions, metrics and
+// properties in the order given.
+func TestEncodeExactDocument(t *testing.T) {
+	t.Parallel()
+	doc, err := emf.Encode("AtlasVpceRegistrar", emf.Record{
+		Timestamp:     at,
+		Dimensions:    []emf.Dimension{{"Outcome", "registered"}, {"ProjectId", "5f0000000000000000000001"}},
+		DimensionSets: [][]string{{"Outcome", "ProjectId"}, {}},
+		Metrics: []emf.Metric{
+			{Name: "Registrations", Unit: emf.Count, Value: 1},
+			{Name: "SecondsToAvailable", Unit: emf.Seconds, Values: []float64{83.25, 1e21}},
+			{Name: "N", Value: 0.5},
+		},
+		Properties: []emf.Property{{"requestId", `<"r">`}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"_aws":{"Timestamp":1795776165779,"CloudWatchMetrics":[{"Namespace":"AtlasVpceRegistrar",` +
+		`"Dimensions":[["Outcome","ProjectId"],[]],` +
+		`"Metrics":[{"Name":"Registrations","Unit":"Count"},{"Name":"SecondsToAvailable","Unit":"Seconds"},{"Name":"N"}]}]},` +
+		`"Outcome":"registered","ProjectId":"5f0000000000000000000001",` +
+		`"Registrations":1,"SecondsToAvailable":[83.25,1e+21],"N":0.5,"requestId":"\u003c\"r\"\u003e"}` + "\n"
+	if string(doc) != want {
+		t.Errorf("Encode() =\n%s\nwant\n%s", doc, want)
+	}
+}
