@@ -155,18 +155,18 @@ func Parse(payload []byte) (Request, error) {
 			Problem:  "wrong event type; check the EventBridge rule's pattern",
 		}
 	}
-	r, err := parseCloudTrail(top["detail"])
+	r, recipient, err := parseCloudTrail(top["detail"])
 	if err != nil || r.Ignore != "" {
 		return r, err
 	}
-	return withOrigin(r, top)
+	return withOrigin(r, top, recipient)
 }
 
 // withOrigin takes the account and region from the EventBridge envelope.
 // The account must be the CloudTrail record's recipientAccountId: a
 // forwarded event that claims another account than the one whose API was
 // called is refused.
-func withOrigin(r Request, top map[string]json.RawMessage) (Request, error) {
+func withOrigin(r Request, top map[string]json.RawMessage, recipientRaw json.RawMessage) (Request, error) {
 	const received = "an EventBridge CloudTrail event"
 	var err error
 	if r.Account, err = optionalField(top["account"], "account", isAccount, "12 digits"); err != nil {
@@ -175,11 +175,7 @@ func withOrigin(r Request, top map[string]json.RawMessage) (Request, error) {
 	if r.Region, err = optionalField(top["region"], "region", isRegion, "an AWS region such as us-east-1"); err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	var detail struct {
-		Recipient json.RawMessage `json:"recipientAccountId"`
-	}
-	_ = json.Unmarshal(top["detail"], &detail) // parseCloudTrail has decoded it already
-	recipient, err := optionalField(detail.Recipient, "detail.recipientAccountId", isAccount, "12 digits")
+	recipient, err := optionalField(recipientRaw, "detail.recipientAccountId", isAccount, "12 digits")
 	if err != nil {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
@@ -278,41 +274,46 @@ type cloudTrailRecord struct {
 	ErrorCode         json.RawMessage `json:"errorCode"`
 	RequestParameters json.RawMessage `json:"requestParameters"`
 	ResponseElements  json.RawMessage `json:"responseElements"`
+	// RecipientAccountID is the account whose API was called; withOrigin checks it.
+	RecipientAccountID json.RawMessage `json:"recipientAccountId"`
 }
 
-func parseCloudTrail(detail json.RawMessage) (Request, error) {
+// parseCloudTrail also returns the record's recipientAccountId, raw, so that
+// the detail is decoded once.
+func parseCloudTrail(detail json.RawMessage) (Request, json.RawMessage, error) {
 	const received = "an EventBridge CloudTrail event"
 	var rec cloudTrailRecord
 	if isNull(detail) {
-		return Request{}, &InvalidEventError{Received: received, Problem: `"detail" is missing or null`}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: `"detail" is missing or null`}
 	}
 	if err := json.Unmarshal(detail, &rec); err != nil {
-		return Request{}, &InvalidEventError{Received: received, Problem: `"detail" is not a JSON object: ` + jsonProblem(err)}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: `"detail" is not a JSON object: ` + jsonProblem(err)}
 	}
 	eventSource, err := stringField(rec.EventSource, "detail.eventSource")
 	if err != nil {
-		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	eventName, err := stringField(rec.EventName, "detail.eventName")
 	if err != nil {
-		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	if eventSource != ec2EventSource || (eventName != createEventName && eventName != deleteEventName) {
 		// A widened rule is not an error worth retrying; say what arrived and move on.
-		return Request{Source: SourceEventBridge, Ignore: fmt.Sprintf("event %s from %s is not %s or %s", truncate(eventName, 64), truncate(eventSource, 64), createEventName, deleteEventName)}, nil
+		return Request{Source: SourceEventBridge, Ignore: fmt.Sprintf("event %s from %s is not %s or %s", truncate(eventName, 64), truncate(eventSource, 64), createEventName, deleteEventName)}, nil, nil
 	}
 	if code := strings.TrimSpace(string(rec.ErrorCode)); code != "" && code != "null" && code != `""` {
 		what := "no endpoint was created"
 		if eventName == deleteEventName {
 			what = "no endpoint was deleted"
 		}
-		return Request{Source: SourceEventBridge, Ignore: "the " + eventName + " call failed (errorCode " + truncate(code, 80) + "); " + what}, nil
+		return Request{Source: SourceEventBridge, Ignore: "the " + eventName + " call failed (errorCode " + truncate(code, 80) + "); " + what}, nil, nil
 	}
 	if eventName == deleteEventName {
-		return parseDelete(rec)
+		r, err := parseDelete(rec)
+		return r, rec.RecipientAccountID, err
 	}
 	if isNull(rec.ResponseElements) {
-		return Request{Source: SourceEventBridge, Ignore: "the CreateVpcEndpoint call has no responseElements; no endpoint was created"}, nil
+		return Request{Source: SourceEventBridge, Ignore: "the CreateVpcEndpoint call has no responseElements; no endpoint was created"}, nil, nil
 	}
 	var resp struct {
 		CreateVpcEndpointResponse *struct {
@@ -322,16 +323,17 @@ func parseCloudTrail(detail json.RawMessage) (Request, error) {
 		} `json:"CreateVpcEndpointResponse"`
 	}
 	if err := json.Unmarshal(rec.ResponseElements, &resp); err != nil {
-		return Request{}, &InvalidEventError{Received: received, Problem: "detail.responseElements has an unexpected shape: " + jsonProblem(err)}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: "detail.responseElements has an unexpected shape: " + jsonProblem(err)}
 	}
 	if resp.CreateVpcEndpointResponse == nil || resp.CreateVpcEndpointResponse.VPCEndpoint == nil {
-		return Request{}, &InvalidEventError{Received: received, Problem: "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint is missing"}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint is missing"}
 	}
 	id, err := stringField(resp.CreateVpcEndpointResponse.VPCEndpoint.VPCEndpointID, "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint.vpcEndpointId")
 	if err != nil {
-		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		return Request{}, nil, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	return validated(Request{Source: SourceEventBridge, Action: Register, EndpointID: id})
+	r, err := validated(Request{Source: SourceEventBridge, Action: Register, EndpointID: id})
+	return r, rec.RecipientAccountID, err
 }
 
 // parseDelete takes the ids from a DeleteVpcEndpoints record. CloudTrail
