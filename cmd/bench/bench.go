@@ -89,7 +89,11 @@ func run(ctx context.Context, o options, out, logw io.Writer) error {
 	if err := build(ctx, goBin, root, "./cmd/bench/hello", runtime.GOARCH, hello); err != nil {
 		return err
 	}
-	cs, err := coldStarts(ctx, o.runs, rie, tmp, reg, hello, payload)
+	floor := filepath.Join(tmp, "sdkfloor", "bootstrap")
+	if err := build(ctx, goBin, root, "./cmd/bench/sdkfloor", runtime.GOARCH, floor); err != nil {
+		return err
+	}
+	cs, err := coldStarts(ctx, o.runs, rie, tmp, reg, hello, floor, payload)
 	if err != nil {
 		return err
 	}
@@ -109,7 +113,11 @@ func run(ctx context.Context, o options, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printInit(out, summarizeInit(regInit, 8), summarizeInit(helloInit, 8))
+	floorInit, err := initTraces(ctx, o.runs, floor, env)
+	if err != nil {
+		return err
+	}
+	printInit(out, summarizeInit(regInit, 8), summarizeInit(floorInit, 8), summarizeInit(helloInit, 8))
 
 	if !o.perEvent {
 		return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -102,7 +103,44 @@ func TestPairRatios(t *testing.T) {
 		registrar: []sample{{startToReply: 12 * time.Millisecond}, {startToReply: 30 * time.Millisecond}},
 		hello:     []sample{{startToReply: 10 * time.Millisecond}, {startToReply: 20 * time.Millisecond}},
 	}
-	if got := pairRatios(r); !slices.Equal(got, []float64{1.2, 1.5}) {
+	if got := pairRatios(r.registrar, r.hello); !slices.Equal(got, []float64{1.2, 1.5}) {
 		t.Errorf("got %v, want [1.2 1.5]", got)
+	}
+	// A pair whose second start is missing or zero is left out.
+	if got := pairRatios(r.registrar, []sample{{startToReply: 0}}); len(got) != 0 {
+		t.Errorf("got %v, want no ratio", got)
+	}
+}
+
+// The SDK floor must link exactly the AWS SDK packages the registrar links:
+// otherwise floor / hello no longer measures what those packages cost.
+func TestSDKFloorLinksTheRegistrarsSDKPackages(t *testing.T) {
+	sdk := func(pkg string) []string {
+		t.Helper()
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		var ps []string
+		for p := range strings.Lines(string(out)) {
+			if p = strings.TrimSpace(p); strings.HasPrefix(p, "github.com/aws/aws-sdk-go-v2") || strings.HasPrefix(p, "github.com/aws/smithy-go") {
+				ps = append(ps, p)
+			}
+		}
+		return ps
+	}
+	reg, floor := sdk("github.com/atlasvpce/registrar/cmd/registrar"), sdk("github.com/atlasvpce/registrar/cmd/bench/sdkfloor")
+	if len(reg) == 0 {
+		t.Fatal("the registrar links no AWS SDK package; the test looks in the wrong place")
+	}
+	for _, p := range reg {
+		if !slices.Contains(floor, p) {
+			t.Errorf("the registrar links %s and cmd/bench/sdkfloor does not: add the import that brings it", p)
+		}
+	}
+	for _, p := range floor {
+		if !slices.Contains(reg, p) {
+			t.Errorf("cmd/bench/sdkfloor links %s and the registrar does not: remove the import that brings it", p)
+		}
 	}
 }
