@@ -28,10 +28,11 @@ func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
 }
 
 // Env returns the environment a child process (the Lambda binary) needs so
-// that config.LoadDefaultConfig points its EC2 and Secrets Manager clients at
-// this server (and STS, for its caller identity and member-account roles).
-// The SDK derives AWS_ENDPOINT_URL_<SERVICE> from each service's
-// ID ("EC2", "Secrets Manager") upper-cased with spaces turned into underscores.
+// that its EC2 and Secrets Manager clients reach this server (and STS, for
+// its caller identity and member-account roles): the standard AWS SDK
+// variables, which the function reads from the environment as the SDK's own
+// loader does. AWS_ENDPOINT_URL_<SERVICE> is each service's ID ("EC2",
+// "Secrets Manager") upper-cased with spaces turned into underscores.
 // Append it after os.Environ() so these values win.
 func (s *Server) Env() []string {
 	return []string{
