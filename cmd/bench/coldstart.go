@@ -105,30 +105,20 @@ func coldStarts(ctx context.Context, runs int, rie, tmp, registrar, hello, floor
 		}
 		return s, err
 	}
-	startRegistrar := func() error {
-		s, err := start(registrar, regEnv, payload, checkRegistrar)
-		if err != nil {
-			return fmt.Errorf("registrar: %w", err)
+	// starter starts one binary and keeps its sample in *into.
+	starter := func(name, bin string, env []string, payload []byte, check func([]byte) error, into *[]sample) func() error {
+		return func() error {
+			s, err := start(bin, env, payload, check)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			*into = append(*into, s)
+			return nil
 		}
-		res.registrar = append(res.registrar, s)
-		return nil
 	}
-	startHello := func() error {
-		s, err := start(hello, env, []byte(`{}`), checkHello)
-		if err != nil {
-			return fmt.Errorf("hello: %w", err)
-		}
-		res.hello = append(res.hello, s)
-		return nil
-	}
-	startFloor := func() error {
-		s, err := start(floor, env, []byte(`{}`), checkHello)
-		if err != nil {
-			return fmt.Errorf("SDK floor: %w", err)
-		}
-		res.floor = append(res.floor, s)
-		return nil
-	}
+	startRegistrar := starter("registrar", registrar, regEnv, payload, checkRegistrar, &res.registrar)
+	startHello := starter("hello", hello, env, []byte(`{}`), checkHello, &res.hello)
+	startFloor := starter("SDK floor", floor, env, []byte(`{}`), checkHello, &res.floor)
 	for i := range runs {
 		order := []func() error{startFloor, startRegistrar, startHello}
 		if i%2 == 1 {

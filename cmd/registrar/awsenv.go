@@ -181,21 +181,21 @@ func (s endpointSource) GetIgnoreConfiguredEndpoints(context.Context) (bool, boo
 }
 
 func (s endpointSource) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error) {
-	switch s.fips {
-	case "true":
-		return aws.FIPSEndpointStateEnabled, true, nil
-	case "false":
-		return aws.FIPSEndpointStateDisabled, true, nil
-	}
-	return aws.FIPSEndpointStateUnset, false, nil
+	return tristate(s.fips, aws.FIPSEndpointStateEnabled, aws.FIPSEndpointStateDisabled, aws.FIPSEndpointStateUnset)
 }
 
 func (s endpointSource) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
-	switch s.dualStack {
+	return tristate(s.dualStack, aws.DualStackEndpointStateEnabled, aws.DualStackEndpointStateDisabled, aws.DualStackEndpointStateUnset)
+}
+
+// tristate turns boolVar's "true", "false" or "" into the SDK's state, and
+// whether the variable was set.
+func tristate[T any](v string, enabled, disabled, unset T) (T, bool, error) {
+	switch v {
 	case "true":
-		return aws.DualStackEndpointStateEnabled, true, nil
+		return enabled, true, nil
 	case "false":
-		return aws.DualStackEndpointStateDisabled, true, nil
+		return disabled, true, nil
 	}
-	return aws.DualStackEndpointStateUnset, false, nil
+	return unset, false, nil
 }

@@ -16,8 +16,9 @@ import (
 )
 
 // isolateAWS unsets every AWS_ variable for the test, and keeps shared files
-// and IMDS out of LoadDefaultConfig's reach, as the local stack does.
-func isolateAWS(t *testing.T) {
+// and IMDS out of LoadDefaultConfig's reach, as the local stack does; then it
+// sets the variables of envs, in order.
+func isolateAWS(t *testing.T, envs ...map[string]string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
@@ -28,6 +29,11 @@ func isolateAWS(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for _, env := range envs {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+	}
 }
 
 // testCABundle is a PEM file: the testdata holds one self-signed certificate.
@@ -105,13 +111,7 @@ func TestLoadAWSConfigMatchesLoadDefaultConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			isolateAWS(t)
-			for k, v := range lambda {
-				t.Setenv(k, v)
-			}
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			isolateAWS(t, lambda, tt.env)
 			// As the function called it before loadAWSConfig.
 			want, err := config.LoadDefaultConfig(context.Background(),
 				config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)))
@@ -142,11 +142,7 @@ func TestLoadAWSConfigRejectsWhatLoadDefaultConfigRejects(t *testing.T) {
 		{"AWS_USE_FIPS_ENDPOINT", "1"}, {"AWS_USE_DUALSTACK_ENDPOINT", "yes"}, {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "on"},
 	} {
 		t.Run(kv[0]+"="+kv[1], func(t *testing.T) {
-			isolateAWS(t)
-			t.Setenv("AWS_REGION", "us-east-1")
-			t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
-			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-			t.Setenv(kv[0], kv[1])
+			isolateAWS(t, map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", kv[0]: kv[1]})
 			if _, err := config.LoadDefaultConfig(context.Background()); err == nil {
 				t.Fatalf("LoadDefaultConfig accepts %s=%s; the case is wrong", kv[0], kv[1])
 			}

@@ -15,10 +15,7 @@ import (
 // The wiring reads only configuration: a bad variable fails with its name,
 // and a good configuration builds the handler without touching the network.
 func TestNewHandler(t *testing.T) {
-	isolateAWS(t)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	isolateAWS(t, map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"})
 	good := map[string]string{
 		"ATLAS_PROJECT_ID": "5f0000000000000000000001",
 		"ATLAS_SECRET_ID":  "atlas/registrar",
@@ -95,13 +92,7 @@ func TestNewHandlerAWSSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			isolateAWS(t)
-			for k, v := range lambdaEnv {
-				t.Setenv(k, v)
-			}
-			for k, v := range tt.change {
-				t.Setenv(k, v)
-			}
+			isolateAWS(t, lambdaEnv, tt.change)
 			h, err := newHandler(context.Background(), atlasEnv, discard)
 			if tt.wantVar == "" {
 				if err != nil || h == nil {
