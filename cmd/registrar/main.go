@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,7 +28,7 @@ var version = "dev"
 
 func main() {
 	logger := lambdacontext.NewLogger()
-	h, err := newHandler(context.Background(), os.Getenv, logger)
+	h, err := newHandler(os.Getenv, logger)
 	if err != nil {
 		logger.Error("init failed", slog.String("error", err.Error()))
 		fmt.Fprintln(os.Stderr, err)
@@ -40,9 +39,8 @@ func main() {
 
 // newHandler builds the handler from the environment. The end-to-end tests
 // call it too, so the wiring they test is the wiring that ships. It does no
-// I/O beyond reading the environment (and AWS_CA_BUNDLE's file, if set), so
-// ctx is unused for now.
-func newHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*handler.Handler, error) {
+// I/O beyond reading the environment (and AWS_CA_BUNDLE's file, if set).
+func newHandler(getenv func(string) string, logger *slog.Logger) (*handler.Handler, error) {
 	cfg, err := handler.LoadConfig(getenv)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -43,17 +42,8 @@ func TestNewHandler(t *testing.T) {
 			for k, v := range tt.change {
 				env[k] = v
 			}
-			h, err := newHandler(context.Background(), func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if tt.wantVar == "" {
-				if err != nil || h == nil {
-					t.Fatalf("newHandler() = %v, %v", h, err)
-				}
-				return
-			}
-			ce, ok := errors.AsType[*handler.ConfigError](err)
-			if !ok || ce.Variable != tt.wantVar || !strings.Contains(err.Error(), tt.wantVar) {
-				t.Fatalf("newHandler() error = %v, want a ConfigError naming %s", err, tt.wantVar)
-			}
+			h, err := newHandler(func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			checkInit(t, h, err, tt.wantVar)
 		})
 	}
 }
@@ -93,17 +83,24 @@ func TestNewHandlerAWSSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			isolateAWS(t, lambdaEnv, tt.change)
-			h, err := newHandler(context.Background(), atlasEnv, discard)
-			if tt.wantVar == "" {
-				if err != nil || h == nil {
-					t.Fatalf("newHandler() = %v, %v", h, err)
-				}
-				return
-			}
-			ce, ok := errors.AsType[*handler.ConfigError](err)
-			if !ok || ce.Variable != tt.wantVar || !strings.Contains(err.Error(), tt.wantVar) {
-				t.Fatalf("newHandler() error = %v, want a ConfigError naming %s", err, tt.wantVar)
-			}
+			h, err := newHandler(atlasEnv, discard)
+			checkInit(t, h, err, tt.wantVar)
 		})
+	}
+}
+
+// checkInit asserts newHandler's outcome: a handler when wantVar is "", else
+// a ConfigError that names wantVar.
+func checkInit(t *testing.T, h *handler.Handler, err error, wantVar string) {
+	t.Helper()
+	if wantVar == "" {
+		if err != nil || h == nil {
+			t.Fatalf("newHandler() = %v, %v", h, err)
+		}
+		return
+	}
+	ce, ok := errors.AsType[*handler.ConfigError](err)
+	if !ok || ce.Variable != wantVar || !strings.Contains(err.Error(), wantVar) {
+		t.Fatalf("newHandler() error = %v, want a ConfigError naming %s", err, wantVar)
 	}
 }
