@@ -678,11 +678,5 @@ func (m *modelReport) print(w io.Writer) {
 			fmt.Fprintln(w, "  error:", s)
 		}
 	}
-	fails := m.failures()
-	for _, f := range fails {
-		fmt.Fprintln(w, "FAIL:", f)
-	}
-	if len(fails) == 0 {
-		fmt.Fprintln(w, "PASS (no endpoint lost or posted twice; the goals above are measured, not enforced)")
-	}
+	printVerdict(w, m.failures(), "PASS (no endpoint lost or posted twice; the goals above are measured, not enforced)")
 }

@@ -681,13 +681,7 @@ func (r *report) print(w io.Writer) {
 	for _, s := range r.errSamples {
 		fmt.Fprintln(w, "  error:", s)
 	}
-	fails := r.failures()
-	for _, f := range fails {
-		fmt.Fprintln(w, "FAIL:", f)
-	}
-	if len(fails) == 0 {
-		fmt.Fprintln(w, "PASS")
-	}
+	printVerdict(w, r.failures(), "PASS")
 }
 
 func countList(m map[string]int) string {
@@ -711,4 +705,14 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// printVerdict prints each failure, or pass when there is none.
+func printVerdict(w io.Writer, fails []string, pass string) {
+	for _, f := range fails {
+		fmt.Fprintln(w, "FAIL:", f)
+	}
+	if len(fails) == 0 {
+		fmt.Fprintln(w, pass)
+	}
 }
