@@ -81,6 +81,21 @@ func TestEventFiles(t *testing.T) {
 // matches; a JSON null is a present leaf with the value null. Array-consistent
 // matching across sibling fields is not modelled; the pattern has no such
 // fields.
+// eventMatches reports whether events/file matches pattern; a missing file,
+// or a pattern matchPattern cannot evaluate, fails the test.
+func eventMatches(t *testing.T, files map[string][]byte, file string, pattern any) bool {
+	t.Helper()
+	b, ok := files[file]
+	if !ok {
+		t.Fatalf("events/%s is missing", file)
+	}
+	got, err := matchPattern(pattern, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func matchPattern(pattern any, event []byte) (bool, error) {
 	var p, e any
 	// Normalise the pattern to JSON types (float64 numbers).

@@ -180,31 +180,12 @@ func TestMemberAccountMemberRole(t *testing.T) {
 			t.Errorf("MemberRole sets %s", k)
 		}
 	}
-	trust, err := policyStatements(props["AssumeRolePolicyDocument"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantTrust := []map[string]any{{
+	checkRolePolicies(t, props, []map[string]any{{
 		"Sid": "RegistrarFunctionOnly", "Effect": "Allow", "Action": "sts:AssumeRole",
 		"Principal": map[string]any{"AWS": centralRole},
-	}}
-	if !reflect.DeepEqual(trust, wantTrust) {
-		t.Errorf("trust = %#v, want %#v", trust, wantTrust)
-	}
-	policies, _ := props["Policies"].([]any)
-	if len(policies) != 1 {
-		t.Fatalf("Policies = %#v, want one", props["Policies"])
-	}
-	stmts, err := policyStatements(mustDig(t, policies[0], "PolicyDocument"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantStmts := []map[string]any{{
+	}}, []map[string]any{{
 		"Sid": "DescribeVpcEndpoints", "Effect": "Allow", "Action": "ec2:DescribeVpcEndpoints", "Resource": "*",
-	}}
-	if !reflect.DeepEqual(stmts, wantStmts) {
-		t.Errorf("statements = %#v, want %#v", stmts, wantStmts)
-	}
+	}})
 	// No other resource may grant anything to it or anyone.
 	var iam []string
 	for id, r := range mustDig(t, tpl, "Resources").(map[string]any) {
@@ -269,29 +250,10 @@ func TestMemberAccountForwarding(t *testing.T) {
 				t.Errorf("ForwardRole sets %s", k)
 			}
 		}
-		trust, err := policyStatements(props["AssumeRolePolicyDocument"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantTrust := []map[string]any{{
+		checkRolePolicies(t, props, []map[string]any{{
 			"Effect": "Allow", "Action": "sts:AssumeRole",
 			"Principal": map[string]any{"Service": "events.amazonaws.com"},
-		}}
-		if !reflect.DeepEqual(trust, wantTrust) {
-			t.Errorf("trust = %#v, want %#v", trust, wantTrust)
-		}
-		policies, _ := props["Policies"].([]any)
-		if len(policies) != 1 {
-			t.Fatalf("Policies = %#v, want one", props["Policies"])
-		}
-		stmts, err := policyStatements(mustDig(t, policies[0], "PolicyDocument"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []map[string]any{{"Sid": "PutEventsOnRegistrarBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus}}
-		if !reflect.DeepEqual(stmts, want) {
-			t.Errorf("statements = %#v, want %#v", stmts, want)
-		}
+		}}, []map[string]any{{"Sid": "PutEventsOnRegistrarBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus}})
 	})
 
 	t.Run("dead-letter queue", func(t *testing.T) {
@@ -350,24 +312,37 @@ func TestMemberAccountPatternMatchesEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			b, ok := files[tt.file]
-			if !ok {
-				t.Fatalf("events/%s is missing", tt.file)
-			}
-			got, err := matchPattern(pattern, b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := eventMatches(t, files, tt.file, pattern)
 			if got != tt.want {
 				t.Errorf("match = %v, want %v", got, tt.want)
 			}
-			central, err := matchPattern(rulePattern(t, "ForwardedVpcEndpointCallsRule", true), b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got && !central {
+			if got && !eventMatches(t, files, tt.file, rulePattern(t, "ForwardedVpcEndpointCallsRule", true)) {
 				t.Error("forwarded, but the registrar's rule on its bus does not take it")
 			}
 		})
+	}
+}
+
+// checkRolePolicies checks a role's trust statements and the statements of
+// its one inline policy against what is wanted, exactly.
+func checkRolePolicies(t *testing.T, props map[string]any, wantTrust, wantStmts []map[string]any) {
+	t.Helper()
+	trust, err := policyStatements(props["AssumeRolePolicyDocument"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(trust, wantTrust) {
+		t.Errorf("trust = %#v, want %#v", trust, wantTrust)
+	}
+	policies, _ := props["Policies"].([]any)
+	if len(policies) != 1 {
+		t.Fatalf("Policies = %#v, want one", props["Policies"])
+	}
+	stmts, err := policyStatements(mustDig(t, policies[0], "PolicyDocument"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(stmts, wantStmts) {
+		t.Errorf("statements = %#v, want %#v", stmts, wantStmts)
 	}
 }
