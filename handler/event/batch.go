@@ -12,6 +12,7 @@ import (
 // batches: {"Records":[{"messageId","body","eventSource":"aws:sqs",…},…]}.
 const (
 	sqsEventSource = "aws:sqs"
+	batchReceived  = "an SQS batch" // what InvalidEventError says was received
 	// maxBatchBytes is Lambda's limit on a synchronous invocation's payload,
 	// which is how an event source mapping invokes the function.
 	maxBatchBytes = 6 << 20
@@ -40,6 +41,15 @@ func ParseBatch(payload []byte) (msgs []Message, isBatch bool, err error) {
 	if len(payload) == 0 || payload[0] != '{' || !bytes.Contains(payload, []byte(`"Records"`)) {
 		return nil, false, nil
 	}
+	// The usual batch is decoded once. Anything else (too large, not JSON,
+	// no "Records" or a malformed one) takes the path below, which works out
+	// whether it is a batch at all and says what is wrong.
+	var usual struct {
+		Records *[]events.SQSMessage `json:"Records"`
+	}
+	if len(payload) <= maxBatchBytes && json.Unmarshal(payload, &usual) == nil && usual.Records != nil {
+		return messages(*usual.Records)
+	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(payload, &top) != nil {
 		return nil, false, nil // Parse explains it
@@ -47,27 +57,31 @@ func ParseBatch(payload []byte) (msgs []Message, isBatch bool, err error) {
 	if _, ok := top["Records"]; !ok {
 		return nil, false, nil
 	}
-	const received = "an SQS batch"
 	if len(payload) > maxBatchBytes {
 		return nil, true, &InvalidEventError{Received: fmt.Sprintf("%d bytes", len(payload)), Problem: fmt.Sprintf("batch larger than %d bytes", maxBatchBytes)}
 	}
 	var batch events.SQSEvent
 	if err := json.Unmarshal(payload, &batch); err != nil {
-		return nil, true, &InvalidEventError{Received: received, Problem: `"Records" is not a list of SQS messages: ` + jsonProblem(err)}
+		return nil, true, &InvalidEventError{Received: batchReceived, Problem: `"Records" is not a list of SQS messages: ` + jsonProblem(err)}
 	}
-	if len(batch.Records) == 0 || len(batch.Records) > MaxBatchRecords {
-		return nil, true, &InvalidEventError{Received: received, Problem: fmt.Sprintf(`"Records" holds %d messages; expected 1 to %d`, len(batch.Records), MaxBatchRecords)}
+	return messages(batch.Records)
+}
+
+// messages checks a batch's records and decodes the event each carries.
+func messages(records []events.SQSMessage) (msgs []Message, isBatch bool, err error) {
+	if len(records) == 0 || len(records) > MaxBatchRecords {
+		return nil, true, &InvalidEventError{Received: batchReceived, Problem: fmt.Sprintf(`"Records" holds %d messages; expected 1 to %d`, len(records), MaxBatchRecords)}
 	}
-	seen := make(map[string]bool, len(batch.Records))
-	msgs = make([]Message, 0, len(batch.Records))
-	for i, r := range batch.Records {
+	seen := make(map[string]bool, len(records))
+	msgs = make([]Message, 0, len(records))
+	for i, r := range records {
 		switch {
 		case r.EventSource != sqsEventSource:
-			return nil, true, &InvalidEventError{Received: received, Problem: fmt.Sprintf("record %d has eventSource %q; expected %q", i, truncate(r.EventSource, 40), sqsEventSource)}
+			return nil, true, &InvalidEventError{Received: batchReceived, Problem: fmt.Sprintf("record %d has eventSource %q; expected %q", i, truncate(r.EventSource, 40), sqsEventSource)}
 		case r.MessageId == "" || len(r.MessageId) > 128:
-			return nil, true, &InvalidEventError{Received: received, Problem: fmt.Sprintf("record %d has no messageId of 1 to 128 characters", i)}
+			return nil, true, &InvalidEventError{Received: batchReceived, Problem: fmt.Sprintf("record %d has no messageId of 1 to 128 characters", i)}
 		case seen[r.MessageId]:
-			return nil, true, &InvalidEventError{Received: received, Problem: fmt.Sprintf("messageId %q appears twice", truncate(r.MessageId, 40))}
+			return nil, true, &InvalidEventError{Received: batchReceived, Problem: fmt.Sprintf("messageId %q appears twice", truncate(r.MessageId, 40))}
 		}
 		seen[r.MessageId] = true
 		m := Message{ID: r.MessageId}

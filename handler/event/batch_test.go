@@ -110,3 +110,20 @@ func TestParseBatchRejected(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseBatch decodes a full batch as the event source mapping
+// delivers it: 100 CloudTrail events.
+func BenchmarkParseBatch(b *testing.B) {
+	bodies := make([]string, 100)
+	for i := range bodies {
+		bodies[i] = string(readEvent(b, "create-vpc-endpoint.json"))
+	}
+	payload := []byte(sqsBatch(bodies...))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		if msgs, isBatch, err := ParseBatch(payload); !isBatch || err != nil || len(msgs) != 100 {
+			b.Fatalf("ParseBatch() = %d messages, %v, %v", len(msgs), isBatch, err)
+		}
+	}
+}
