@@ -74,7 +74,9 @@ type Config struct {
 	// Atlas, with the request's context and the response's status code, or 0
 	// when no response arrived. Every request on the wire counts: digest
 	// challenges, retried attempts, resends by net/http and service-account
-	// token requests; a connection that never opened sends none. A token
+	// token requests; a connection that never opened sends none. One request
+	// cancelled as it was sent may be counted without reaching Atlas: net/http
+	// reports a request written once it is buffered, before the flush. A token
 	// request runs under the client's own context (so that one caller's
 	// cancellation cannot spoil the token all callers share), so its ctx
 	// carries none of the caller's values.

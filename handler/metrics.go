@@ -31,7 +31,8 @@ const (
 	// has no value.
 	MetricSecondsToAvailable = "SecondsToAvailable"
 	// MetricAtlasRequests counts the HTTP requests sent to Atlas: digest
-	// challenges and retries included (see atlas.Config.OnRequest).
+	// challenges and retries included (see atlas.Config.OnRequest). A request
+	// the deadline cut short is counted, though it may not have reached Atlas.
 	MetricAtlasRequests = "AtlasRequests"
 	// MetricAtlasRateLimited counts those answered 429.
 	MetricAtlasRateLimited = "AtlasRateLimited"

@@ -274,14 +274,22 @@ func TestMetricsOutcomes(t *testing.T) {
 				t.Errorf("metrics %v, want %v", got, want)
 			}
 			// A request the deadline cut short may reach the fake's log a moment
-			// after the invocation returned: give the server that moment.
+			// after the invocation returned: give the server that moment. It may
+			// also never reach it: the deadline can close the connection between
+			// net/http buffering the request (where it is counted) and flushing
+			// it, so at a deadline the count may be one above what Atlas saw.
+			counted := l.metrics[MetricAtlasRequests]
 			n := float64(len(hs.fake.Requests()))
-			for wait := time.Now().Add(2 * time.Second); n < l.metrics[MetricAtlasRequests] && time.Now().Before(wait); {
+			for wait := time.Now().Add(2 * time.Second); n < counted && time.Now().Before(wait); {
 				time.Sleep(10 * time.Millisecond)
 				n = float64(len(hs.fake.Requests()))
 			}
-			if l.metrics[MetricAtlasRequests] != n || (tt.noAtlas && n != 0) {
-				t.Errorf("%s = %v, the fake received %v", MetricAtlasRequests, l.metrics[MetricAtlasRequests], n)
+			uncertain := 0.0
+			if tt.outcome == MetricOutcomeDeadline {
+				uncertain = 1
+			}
+			if n > counted || n < counted-uncertain || (tt.noAtlas && n != 0) {
+				t.Errorf("%s = %v, the fake received %v", MetricAtlasRequests, counted, n)
 			}
 			if tt.outcome == MetricOutcomeFailed && l.metrics[MetricAttempts] != 3 {
 				t.Errorf("%s = %v, want 3", MetricAttempts, l.metrics[MetricAttempts])
