@@ -305,7 +305,7 @@ func ReadState(path string) (*Info, error) {
 	if i.InvokeURL == "" {
 		return nil, fmt.Errorf("read stack state %s: no invokeUrl", path)
 	}
-	if i.PID > 0 && !proc.Exists(i.PID) {
+	if i.PID > 0 && !proc.Alive(i.PID) {
 		return nil, fmt.Errorf("%w (%s was left by process %d, which has exited)", ErrNoState, path, i.PID)
 	}
 	return &i, nil

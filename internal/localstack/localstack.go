@@ -304,7 +304,8 @@ func randomHex(n int) string {
 func (s *Stack) Running() bool { return s.emu != nil && s.emu.running() }
 
 // Close stops the emulator (and the function under it), the Atlas fake, and
-// moto_server if Start started it. It is safe to call more than once.
+// moto_server if Start started it, and returns once they have exited. It is
+// safe to call more than once.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
 		if s.queue != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +83,7 @@ func TestCloseKillsFunction(t *testing.T) {
 	s.Close()
 	s.Close() // idempotent
 	for _, pid := range append(kids, rie) {
-		if running(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("process %d still running after Close", pid)
 		}
 	}
@@ -94,22 +93,6 @@ func TestCloseKillsFunction(t *testing.T) {
 	if _, err := s.Invoke(context.Background(), []byte(`{}`)); err == nil {
 		t.Error("Invoke after Close succeeded")
 	}
-}
-
-// running reports a live process; a zombie (dead, not yet reaped by an init
-// that may not reap) does not count.
-func running(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return proc.Exists(pid) && !isLinux()
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
-}
-
-func isLinux() bool {
-	_, err := os.Stat("/proc/self/stat")
-	return err == nil
 }
 
 func TestInvokeResponses(t *testing.T) {

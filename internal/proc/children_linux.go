@@ -18,22 +18,39 @@ func Children(pid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// "pid (comm) state ppid …"; comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(stat[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == pid {
+		if _, ppid, ok := stat(child); ok && ppid == pid {
 			out = append(out, child)
 		}
 	}
 	return out, nil
+}
+
+// exited reports a process that has ended but is still listed: a zombie,
+// which an init that does not reap may leave behind, or one being removed.
+func exited(pid int) bool {
+	state, _, ok := stat(pid)
+	return ok && (state == 'Z' || state == 'X')
+}
+
+// stat reads a process's state and parent from /proc; ok is false when the
+// process is gone.
+func stat(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(string(f[1]))
+	if err != nil {
+		return 0, 0, false
+	}
+	return f[0][0], ppid, true
 }

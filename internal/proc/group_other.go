@@ -5,6 +5,7 @@ package proc
 import (
 	"os"
 	"syscall"
+	"time"
 )
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
@@ -17,3 +18,9 @@ func KillGroups([]int) {}
 
 // Exists cannot tell here; it assumes the process exists.
 func Exists(int) bool { return true }
+
+// Alive cannot tell here; it assumes the process runs.
+func Alive(int) bool { return true }
+
+// WaitExit cannot tell here; it reports false.
+func WaitExit(int, time.Duration) bool { return false }

@@ -37,23 +37,6 @@ func startShell(t *testing.T, script string) (*exec.Cmd, string) {
 	return cmd, strings.TrimSpace(line)
 }
 
-// gone waits until pid has exited: it no longer exists, or (on Linux) it is
-// a zombie, which an init that does not reap may leave behind.
-func gone(pid int) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if !Exists(pid) {
-			return true
-		}
-		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-			i := strings.LastIndexByte(string(stat), ')')
-			if i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func TestCommandOwnGroup(t *testing.T) {
 	t.Parallel()
 	cmd, _ := startShell(t, "echo ready; exec sleep 60")
@@ -83,7 +66,7 @@ func TestKillGroup(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Error("the shell exited cleanly, want it killed")
 	}
-	if !gone(grandchild) {
+	if !WaitExit(grandchild, 5*time.Second) {
 		t.Errorf("grandchild %d still running after KillGroup", grandchild)
 	}
 	// The group is gone: KillGroup falls back to the process and does not panic.
@@ -98,14 +81,38 @@ func TestKillGroups(t *testing.T) {
 	if err := other.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = other.Wait(); close(exited) }()
+	defer func() { _ = other.Wait() }()
+	// KillGroups returns once the process has exited, not merely signalled.
 	KillGroups([]int{other.Process.Pid})
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
+	if Alive(other.Process.Pid) {
 		KillGroup(other.Process)
-		t.Fatal("process still running after KillGroups")
+		t.Fatal("process still running after KillGroups returned")
+	}
+}
+
+// Alive counts a running process, not an exited one: a zombie (on Linux,
+// where /proc tells) or a reaped one.
+func TestAlive(t *testing.T) {
+	t.Parallel()
+	if !Alive(os.Getpid()) {
+		t.Error("Alive(self) = false")
+	}
+	cmd := Command("/bin/sh", "-c", "exit 0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if runtime.GOOS == "linux" {
+		// Unreaped, the child stays a zombie: Exists, but not Alive.
+		if !WaitExit(pid, 5*time.Second) || !Exists(pid) {
+			t.Errorf("WaitExit(zombie) or Exists(zombie) = false")
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if Alive(pid) || !WaitExit(pid, 0) {
+		t.Errorf("Alive(%d) = true for a reaped process", pid)
 	}
 }
 

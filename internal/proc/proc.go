@@ -7,7 +7,7 @@
 // killed when its parent dies without cleaning up. Buffer collects a
 // child's output (or its last bytes, to explain a failure), FreePorts finds
 // loopback ports to hand a child, CheckExecutable checks a binary before it
-// is run, and Children and Exists look at processes by pid.
+// is run, and Children, Exists, Alive and WaitExit look at processes by pid.
 package proc
 
 import (
