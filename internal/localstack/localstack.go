@@ -243,7 +243,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s.EmulatorURL = "http://" + s.emu.addr
 	// The emulator ends a run at the function timeout; the queue waits longer
 	// only if the emulator hangs.
-	if s.queue, err = startInvokeQueue(s.EmulatorURL, functionTimeout(opts)+time.Minute, opts.QueueLog); err != nil {
+	if s.queue, err = startInvokeQueue(s.EmulatorURL, functionTimeout(opts)+time.Minute, opts.QueueLog, s.emu.reports); err != nil {
 		return s, err
 	}
 	s.InvokeURL = s.queue.URL + InvokePath

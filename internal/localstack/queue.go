@@ -24,8 +24,11 @@ type invokeQueue struct {
 	turn   chan struct{} // holds a token while an invocation is with the emulator
 	client *http.Client
 	notify func(string) // optional: told when an invocation has to wait
-	srv    *http.Server
-	served chan struct{}
+	// reports, if set, counts the emulator's REPORT lines: an answer is
+	// passed on once the function's output for it has been read.
+	reports *reportCounter
+	srv     *http.Server
+	served  chan struct{}
 
 	mu      sync.Mutex
 	waiting int // invocations waiting for their turn
@@ -33,19 +36,20 @@ type invokeQueue struct {
 
 // startInvokeQueue serves the queue on a free loopback port. forwardTimeout
 // bounds one invocation at the emulator, which itself ends a run at the
-// function timeout; it only matters if the emulator hangs.
-func startInvokeQueue(target string, forwardTimeout time.Duration, notify func(string)) (*invokeQueue, error) {
+// function timeout; it only matters if the emulator hangs. reports may be nil.
+func startInvokeQueue(target string, forwardTimeout time.Duration, notify func(string), reports *reportCounter) (*invokeQueue, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("invoke queue: listen: %w", err)
 	}
 	q := &invokeQueue{
-		URL:    "http://" + ln.Addr().String(),
-		target: target,
-		turn:   make(chan struct{}, 1),
-		client: &http.Client{Timeout: forwardTimeout},
-		notify: notify,
-		served: make(chan struct{}),
+		URL:     "http://" + ln.Addr().String(),
+		target:  target,
+		turn:    make(chan struct{}, 1),
+		client:  &http.Client{Timeout: forwardTimeout},
+		notify:  notify,
+		reports: reports,
+		served:  make(chan struct{}),
 	}
 	q.srv = &http.Server{Handler: q, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -90,7 +94,15 @@ func (q *invokeQueue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	before := q.reportCount()
 	status, header, respBody, err := q.forward(r, body)
+	if err == nil && status == http.StatusOK && q.reports != nil {
+		// An answer of 200 is a run of the function (its result, its
+		// error or its timeout), which the emulator ends with a REPORT line.
+		if !q.reports.waitPast(before, reportWait) && q.notify != nil {
+			q.notify(fmt.Sprintf("no REPORT line from the emulator within %s of its answer; the function's output may be incomplete", reportWait))
+		}
+	}
 	<-q.turn
 	if err != nil {
 		http.Error(w, "invoke queue: "+err.Error(), http.StatusBadGateway)
@@ -102,6 +114,17 @@ func (q *invokeQueue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Del("Content-Length") // set again for the body as read
 	w.WriteHeader(status)
 	_, _ = w.Write(respBody)
+}
+
+// reportWait bounds the wait for an invocation's REPORT line after its
+// answer; it comes within milliseconds.
+const reportWait = 5 * time.Second
+
+func (q *invokeQueue) reportCount() int {
+	if q.reports == nil {
+		return 0
+	}
+	return q.reports.count()
 }
 
 // forward sends the request to the emulator and reads the whole answer, so

@@ -15,6 +15,7 @@ import (
 
 	"github.com/atlasvpce/registrar/handler"
 	"github.com/atlasvpce/registrar/internal/motoserver"
+	"github.com/atlasvpce/registrar/internal/proc"
 	"github.com/atlasvpce/registrar/internal/testsupport"
 )
 
@@ -43,7 +44,7 @@ func startQueue(t *testing.T, backend http.Handler, notify func(string)) *invoke
 	t.Helper()
 	be := httptest.NewServer(backend)
 	t.Cleanup(be.Close)
-	q, err := startInvokeQueue(be.URL, 10*time.Second, notify)
+	q, err := startInvokeQueue(be.URL, 10*time.Second, notify, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,18 +133,27 @@ func TestInvokeQueueCallerLeaves(t *testing.T) {
 }
 
 // Two overlapping invocations of the real function under the real emulator
-// both succeed (without the queue the emulator panics on the second), and an
-// explicit id reaches the function untouched.
+// both succeed (without the queue the emulator panics on the second), each
+// answer comes after the function's output for it, and an explicit id
+// reaches the function untouched.
 func TestStackInvokes(t *testing.T) {
 	t.Parallel()
-	var queued atomic.Int32
+	var queued, noReport atomic.Int32
+	var out proc.Buffer
 	s, err := Start(context.Background(), Options{
+		FunctionLog:       &out,
 		Bootstrap:         testsupport.Binary(t, "BOOTSTRAP", "../../bin/bootstrap"),
 		RIE:               testsupport.Binary(t, "RIE", "../../bin/aws-lambda-rie"),
 		Moto:              motoserver.Shared(t),
 		PendingAcceptance: 200 * time.Millisecond,
 		Pending:           200 * time.Millisecond,
-		QueueLog:          func(string) { queued.Add(1) },
+		QueueLog: func(msg string) {
+			if strings.Contains(msg, "no REPORT line") {
+				noReport.Add(1)
+			} else {
+				queued.Add(1)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +176,9 @@ func TestStackInvokes(t *testing.T) {
 			if err == nil {
 				err = json.Unmarshal(body, &results[i])
 			}
+			if want := `"outcome":"` + results[i].Outcome + `"`; err == nil && !strings.Contains(out.String(), want) {
+				err = errors.New("the answer came before the function's line with " + want)
+			}
 			errs[i] = err
 		})
 	}
@@ -183,8 +196,8 @@ func TestStackInvokes(t *testing.T) {
 	if !s.Running() {
 		t.Error("the emulator is not running after two overlapping invocations")
 	}
-	if queued.Load() != 1 {
-		t.Errorf("queue reported %d waits, want 1", queued.Load())
+	if queued.Load() != 1 || noReport.Load() != 0 {
+		t.Errorf("queue reported %d waits and %d missing REPORT lines, want 1 and 0", queued.Load(), noReport.Load())
 	}
 
 	// An explicit id that is no sample's reaches the function as it is: a
@@ -209,5 +222,79 @@ func TestStackInvokes(t *testing.T) {
 	}
 	if res.Outcome != handler.OutcomeRegistered || res.VPCEndpointID != mine {
 		t.Errorf("result = %s, want %s registered", body, mine)
+	}
+}
+
+// reportCounter counts whole lines that start with the REPORT prefix,
+// however the writes cut them.
+func TestReportCounter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		writes []string
+		want   int
+	}{
+		{"one line", []string{"REPORT RequestId: a\tDuration: 1 ms\n"}, 1},
+		{"cut inside the prefix", []string{"START RequestId: a\nREP", "ORT Req", "uestId: a\n"}, 1},
+		{"two in one write", []string{"REPORT RequestId: a\nEND RequestId: b\nREPORT RequestId: b\n"}, 2},
+		{"not at a line's start", []string{`{"msg":"REPORT RequestId: a"}` + "\n", "x REPORT RequestId: b\n"}, 0},
+		{"function output only", []string{"END RequestId: a\n", "REPORT\n", "REPORT Request\n"}, 0},
+		{"a line without its newline yet", []string{"REPORT RequestId: a"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newReportCounter()
+			for _, w := range tt.writes {
+				if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if got := c.count(); got != tt.want {
+				t.Errorf("count() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// The emulator can answer before the function's output for that invocation
+// has been read from its pipe. The queue passes the answer on only after
+// the invocation's REPORT line, which follows that output, so a caller
+// finds the whole output in FunctionLog.
+func TestInvokeQueueWaitsForTheReportLine(t *testing.T) {
+	t.Parallel()
+	reports := newReportCounter()
+	var log proc.Buffer
+	out := io.MultiWriter(&log, reports) // as the emulator's stdout is wired
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`"done"`))
+		// The output arrives after the answer has gone.
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			_, _ = io.WriteString(out, "{\"msg\":\"the function's line\"}\nEND RequestId: a\nREPORT RequestId: a\tDuration: 1 ms\n")
+		}()
+	})
+	be := httptest.NewServer(backend)
+	t.Cleanup(be.Close)
+	var notes []string
+	var mu sync.Mutex
+	q, err := startInvokeQueue(be.URL, 10*time.Second, func(m string) { mu.Lock(); notes = append(notes, m); mu.Unlock() }, reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.close)
+	resp, err := http.Post(q.URL+InvokePath, "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(log.String(), "the function's line") {
+		t.Errorf("the answer came before the function's output; the log holds %q", log.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notes) != 0 {
+		t.Errorf("queue notes %q, want none", notes)
 	}
 }

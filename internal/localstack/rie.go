@@ -24,7 +24,72 @@ type emulator struct {
 	exited  chan struct{} // closed once the process has been reaped
 	waitErr error         // valid once exited is closed
 	tail    *proc.Buffer
+	reports *reportCounter // REPORT lines on its stdout
 	once    sync.Once
+}
+
+// reportCounter counts the lines of the emulator's stdout that start with
+// "REPORT RequestId:". The function writes its output straight into that
+// pipe (it inherits it) before it answers, and the emulator writes an
+// invocation's REPORT line after the answer: once the REPORT line has been
+// read from the pipe, so has everything the function wrote for that
+// invocation. The answer itself can arrive before either.
+type reportCounter struct {
+	mu      sync.Mutex
+	head    []byte // the current line's start, up to len(reportPrefix)
+	n       int
+	changed chan struct{} // closed and replaced at each REPORT line
+}
+
+const reportPrefix = "REPORT RequestId:"
+
+func newReportCounter() *reportCounter { return &reportCounter{changed: make(chan struct{})} }
+
+func (c *reportCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range p {
+		if b == '\n' {
+			c.head = c.head[:0]
+			continue
+		}
+		if len(c.head) < len(reportPrefix) {
+			c.head = append(c.head, b)
+			if string(c.head) == reportPrefix {
+				c.n++
+				close(c.changed)
+				c.changed = make(chan struct{})
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// count returns the REPORT lines read so far.
+func (c *reportCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// waitPast waits up to d for more than n REPORT lines, and reports whether
+// they came.
+func (c *reportCounter) waitPast(n int, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		got, changed := c.n, c.changed
+		c.mu.Unlock()
+		if got > n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 // startAttempts: a port probed as free can be taken before the emulator binds
@@ -60,14 +125,16 @@ func tryStartEmulator(ctx context.Context, rie, bootstrap string, env []string, 
 		return nil, err
 	}
 	e := &emulator{
-		addr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		exited: make(chan struct{}),
-		tail:   &proc.Buffer{Max: 4 << 10},
+		addr:    fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		exited:  make(chan struct{}),
+		tail:    &proc.Buffer{Max: 4 << 10},
+		reports: newReportCounter(),
 	}
-	// The tail keeps both streams, for an error at start.
-	stdout, stderr := io.Writer(e.tail), io.Writer(e.tail)
+	// The tail keeps both streams, for an error at start. The report counter
+	// comes last, so a line has reached functionLog when it is counted.
+	stdout, stderr := io.Writer(io.MultiWriter(e.tail, e.reports)), io.Writer(e.tail)
 	if functionLog != nil {
-		stdout = io.MultiWriter(e.tail, functionLog)
+		stdout = io.MultiWriter(e.tail, functionLog, e.reports)
 	}
 	if emulatorLog != nil {
 		stderr = io.MultiWriter(e.tail, emulatorLog)
