@@ -31,6 +31,10 @@
 //     invocation at a time, whoever sends them.
 //   - It writes the function's output to its stdout, and its own log (and
 //     its own crashes) to its stderr.
+//   - Its answer can come before the function's output for that invocation
+//     has been read from the pipe; its REPORT line, for a result, an error
+//     or a timeout, always comes after that output. The queue passes an
+//     answer on once the invocation's REPORT line has been read.
 package localstack
 
 import (
