@@ -410,39 +410,6 @@ func TestReconcileDeadlineLeavesPending(t *testing.T) {
 	}
 }
 
-// Many endpoints wait in one loop: N registrations take about the time of
-// one, and the Atlas requests stay within the stated budget.
-func TestReconcileManyEndpointsTogether(t *testing.T) {
-	t.Parallel()
-	const n = 12
-	hs := newHarness(t, harnessOptions{serviceName: uniqueServiceName(t), fake: atlastest.Options{PendingAcceptance: 100 * time.Millisecond, Pending: 100 * time.Millisecond}})
-	for range n - 1 {
-		hs.newEndpoint()
-	}
-	start := time.Now()
-	res, err := hs.invoke([]byte(`{"action":"reconcile"}`), 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Counts[OutcomeRegistered] != n {
-		t.Fatalf("counts = %v, want %d registered", res.Counts, n)
-	}
-	// One after another would take at least n × 200 ms.
-	if took := time.Since(start); took > time.Duration(n)*200*time.Millisecond/2 {
-		t.Errorf("took %s for %d endpoints: they did not wait together", took, n)
-	}
-	// Budget: 1 list, 1 GET per Atlas endpoint (the companion), then per
-	// registration 1 POST and its polls.
-	posts, gets := hs.atlasCalls("post"), hs.atlasCalls("get")
-	if posts != n || hs.atlasCalls("list") != 1 || hs.atlasCalls("delete") != 0 {
-		t.Errorf("posts %d, lists %d, deletes %d", posts, hs.atlasCalls("list"), hs.atlasCalls("delete"))
-	}
-	// 200 ms to AVAILABLE with polls from 10 ms growing ×1.5 to 40 ms: at most 9 polls each.
-	if gets > 1+9*n {
-		t.Errorf("GETs = %d, want at most %d", gets, 1+9*n)
-	}
-}
-
 // The schedule's event runs a reconcile.
 func TestScheduledEventReconciles(t *testing.T) {
 	t.Parallel()

@@ -109,22 +109,31 @@ func TestSentinelPolling(t *testing.T) {
 	}
 }
 
-// A burst registered together costs one poll schedule and about one GET per
-// endpoint, against the fake: here through reconcile, which drives every
-// registration of a service in one loop.
-func TestSentinelPollingAgainstTheFake(t *testing.T) {
+// A burst registered together waits in one loop and costs one poll schedule
+// and about one GET per endpoint, against the fake: here through reconcile,
+// which drives every registration of a service in one loop.
+func TestReconcileManyEndpointsTogether(t *testing.T) {
 	t.Parallel()
 	const n = 12
 	hs := newHarness(t, harnessOptions{serviceName: uniqueServiceName(t), fake: atlastest.Options{PendingAcceptance: 100 * time.Millisecond, Pending: 100 * time.Millisecond}})
 	for range n - 1 {
 		hs.newEndpoint()
 	}
+	start := time.Now()
 	res, err := hs.invoke([]byte(`{"action":"reconcile"}`), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Counts[OutcomeRegistered] != n {
 		t.Fatalf("counts = %v, want %d registered", res.Counts, n)
+	}
+	// One after another would take at least n × 200 ms.
+	if took := time.Since(start); took > time.Duration(n)*200*time.Millisecond/2 {
+		t.Errorf("took %s for %d endpoints: they did not wait together", took, n)
+	}
+	// 1 list, then per registration 1 POST; nothing deleted.
+	if posts := hs.atlasCalls("post"); posts != n || hs.atlasCalls("list") != 1 || hs.atlasCalls("delete") != 0 {
+		t.Errorf("posts %d, lists %d, deletes %d", posts, hs.atlasCalls("list"), hs.atlasCalls("delete"))
 	}
 	// The companion's GET, the sentinel's polls (200 ms with polls from 10 ms
 	// growing ×1.5 to 40 ms: at most 9), then at most two GETs per other
