@@ -892,6 +892,9 @@ func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	opts := options(nil)
 	opts.PendingAcceptance, opts.Pending, opts.DeleteDelay = 5*time.Millisecond, 5*time.Millisecond, 5*time.Millisecond
+	// A kept endpoint: otherwise a goroutine that deletes the service's only
+	// endpoint takes the service with it, as Atlas does, and the rest get 404.
+	opts.Services = []atlas.EndpointService{{ID: sid, EndpointServiceName: atlastest.DefaultEndpointServiceName, InterfaceEndpoints: []string{vpce}}}
 	s := start(t, opts)
 	c, err := atlas.NewClient(atlas.Config{BaseURL: s.URL, ProjectID: pid}, atlas.Credentials{ClientID: clientID, ClientSecret: clientSecret})
 	if err != nil {
@@ -921,6 +924,15 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if got := s.TokenRequests(); got < 1 || got > 16 {
 		t.Errorf("token requests = %d", got)
+	}
+	if svcs := s.Services(); len(svcs) != 1 || !slices.Contains(svcs[0].InterfaceEndpoints, vpce) {
+		t.Errorf("services after = %+v, want the service with its kept endpoint", svcs)
+	}
+	for i := range 16 {
+		id := fmt.Sprintf("vpce-%017x", i)
+		if e, ok := s.Endpoint(sid, id); ok && !e.DeleteRequested {
+			t.Errorf("%s after its delete = %+v, want gone or being deleted", id, e)
+		}
 	}
 }
 
