@@ -311,24 +311,25 @@ func TestRetryAfterExhausted(t *testing.T) {
 func TestCallerContextEndsRetries(t *testing.T) {
 	t.Parallel()
 	handler := func(w http.ResponseWriter, _ *http.Request, _ int) {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 
 	// A deadline shorter than Retry-After: give up at once with Atlas's answer.
+	// Waiting would take the whole 2 s; the bound leaves room for a slow machine.
 	c, rs := rawSetup(t, handler)
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := c.ListEndpointServices(ctx)
-	if !errors.As(err, new(*atlas.ErrorResponse)) || time.Since(start) > 200*time.Millisecond || rs.count() != 1 {
+	if !errors.As(err, new(*atlas.ErrorResponse)) || time.Since(start) > time.Second || rs.count() != 1 {
 		t.Errorf("short deadline: err = %v after %s and %d requests", err, time.Since(start), rs.count())
 	}
 
 	// Cancelled while waiting: the caller's cancellation, not temporary.
 	c, rs = rawSetup(t, handler)
 	ctx, cancel = context.WithCancel(t.Context())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	time.AfterFunc(300*time.Millisecond, cancel)
 	_, err = c.ListEndpointServices(ctx)
 	if !errors.Is(err, context.Canceled) || atlas.Temporary(err) || !strings.Contains(err.Error(), "503") {
 		t.Errorf("cancelled: err = %v", err)

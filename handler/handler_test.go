@@ -363,7 +363,9 @@ func TestNearlyExhaustedDeadlineStartsNothing(t *testing.T) {
 	if _, ok := errors.AsType[*DeadlineError](err); !ok || !strings.Contains(err.Error(), "nothing was started") {
 		t.Fatalf("Handle() error = %v, want a DeadlineError that started nothing", err)
 	}
-	if time.Since(start) > 100*time.Millisecond {
+	// Starting work would run into the 500 ms deadline; half of it leaves
+	// room for a slow machine.
+	if time.Since(start) > 250*time.Millisecond {
 		t.Errorf("took %s to refuse", time.Since(start))
 	}
 	if hs.aws.total() != 0 || len(hs.fake.Requests()) != 0 {
