@@ -109,10 +109,13 @@ func TestModelRunsBurstThroughConcurrency(t *testing.T) {
 	}
 	// Three waves of two: the last endpoint turns AVAILABLE after at least
 	// three acceptance times, and every one is noticed after it is AVAILABLE.
+	// Alone it takes one acceptance time, not two. The simulated clock runs
+	// 333 times faster than the real one, so a 30 ms stall of a loaded machine
+	// adds 10 simulated seconds: the upper bound says "one wave", no tighter.
 	last, ok := b.lastAvailable()
 	alone, aloneOK := rep.alone.lastAvailable()
-	if !ok || !aloneOK || last < 3*cfg.accept || alone < cfg.accept || alone > cfg.accept+10*time.Second {
-		t.Errorf("last AVAILABLE after %s (want ≥ %s), alone %s (want about %s)", last, 3*cfg.accept, alone, cfg.accept)
+	if !ok || !aloneOK || last < 3*cfg.accept || alone < cfg.accept || alone >= 2*cfg.accept {
+		t.Errorf("last AVAILABLE after %s (want ≥ %s), alone %s (want one wave: %s to %s)", last, 3*cfg.accept, alone, cfg.accept, 2*cfg.accept)
 	}
 	if lat := b.latencies(); len(lat) != 6 || lat[0] < 0 {
 		t.Errorf("latencies %v: want 6, none negative", lat)
@@ -302,9 +305,13 @@ func TestBatchModel(t *testing.T) {
 	if min, _ := b.minimum(); float64(b.rep.requests) > 1.3*float64(min) {
 		t.Errorf("%d requests against a minimum of %d: the batch did not share its polls\n%s", b.rep.requests, min, out.String())
 	}
+	// Less than one acceptance time behind one endpoint alone (the batch
+	// window included): a batch that waited on another would take a whole
+	// acceptance time more. No tighter: a 30 ms stall of a loaded machine is
+	// 10 simulated seconds.
 	last, ok := b.lastAvailable()
 	alone, aloneOK := rep.alone.lastAvailable()
-	if !ok || !aloneOK || last > alone+cfg.batchWindow+30*time.Second {
+	if !ok || !aloneOK || last >= alone+cfg.accept {
 		t.Errorf("last AVAILABLE after %s, alone %s\n%s", last, alone, out.String())
 	}
 	if !strings.Contains(out.String(), "records per invocation") {
