@@ -102,11 +102,29 @@ const (
 	OutcomeWouldDeregister = "would-deregister"
 )
 
+// Kinds of Atlas private endpoint, reported in Result.Kind and EndpointResult.Kind.
+const (
+	// KindCluster: an interface endpoint of a project's private endpoint
+	// service, which serves the project's clusters.
+	KindCluster = "cluster"
+	// KindDataFederation: an entry of the project's privateNetworkSettings
+	// endpoint list, toward MongoDB's Data Federation / Online Archive service.
+	KindDataFederation = "data-federation"
+)
+
+// Warning is something EC2 shows about a registered endpoint that would keep
+// applications from connecting through it. It never fails a registration.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
 // Result is what a successful invocation returns. A registration fills the
 // endpoint's fields; a deregistration or reconcile run lists Endpoints.
 type Result struct {
 	Outcome           string           `json:"outcome"`
 	Reason            string           `json:"reason,omitempty"`
+	Kind              string           `json:"kind,omitempty"`
 	DryRun            *bool            `json:"dryRun,omitempty"` // reconcile only
 	VPCEndpointID     string           `json:"vpcEndpointId,omitempty"`
 	VPCID             string           `json:"vpcId,omitempty"`
@@ -116,17 +134,20 @@ type Result struct {
 	EndpointServiceID string           `json:"endpointServiceId,omitempty"`
 	ConnectionStatus  string           `json:"connectionStatus,omitempty"`
 	Attempts          int              `json:"attempts,omitempty"`
+	Warnings          []Warning        `json:"warnings,omitempty"`
 	Endpoints         []EndpointResult `json:"endpoints,omitempty"`
 	Counts            map[string]int   `json:"counts,omitempty"`
 }
 
 // EndpointResult is one endpoint's outcome in a deregistration or reconcile run.
 type EndpointResult struct {
-	VPCEndpointID     string `json:"vpcEndpointId"`
-	ProjectID         string `json:"projectId,omitempty"`
-	EndpointServiceID string `json:"endpointServiceId,omitempty"`
-	Outcome           string `json:"outcome"`
-	Reason            string `json:"reason,omitempty"`
+	VPCEndpointID     string    `json:"vpcEndpointId"`
+	ProjectID         string    `json:"projectId,omitempty"`
+	EndpointServiceID string    `json:"endpointServiceId,omitempty"`
+	Outcome           string    `json:"outcome"`
+	Reason            string    `json:"reason,omitempty"`
+	Kind              string    `json:"kind,omitempty"`
+	Warnings          []Warning `json:"warnings,omitempty"`
 }
 
 // Handler registers endpoints. One Handler lives as long as the container, so
