@@ -1,5 +1,6 @@
 // Package awsvpc is the AWS side of the registrar: it looks up VPC endpoints
-// in EC2 and reads the Atlas credentials from Secrets Manager.
+// in EC2 (and, where their owners opted in, tags them with their status) and
+// reads the Atlas credentials from Secrets Manager.
 //
 // The interfaces are declared here, with the SDK's exact signatures, so the
 // real *ec2.Client and *secretsmanager.Client satisfy them as they are and a
@@ -70,9 +71,11 @@ type Endpoint struct {
 	Tags        map[string]string // from the same DescribeVpcEndpoints answer
 }
 
-// Endpoints looks up VPC endpoints.
+// Endpoints looks up VPC endpoints, and tags them (TagEndpoint).
 type Endpoints struct {
 	EC2 EC2API
+	// Tags writes tags; nil: TagEndpoint fails. Usually the same client as EC2.
+	Tags EC2TagsAPI
 	// NotFoundWait bounds the total time spent retrying an endpoint that EC2
 	// does not know yet. Zero means DefaultNotFoundWait; negative means one try.
 	NotFoundWait time.Duration
