@@ -39,7 +39,7 @@ const (
 // digits and spaces, and + - = . _ : / @ (EC2 itself allows more, but a
 // value that other tools copy elsewhere should fit everywhere); any other
 // character becomes a space, runs of spaces become one, and the value is
-// cut to MaxTagValueLen characters, ending in "…" when cut.
+// cut to MaxTagValueLen characters, ending in "..." when cut.
 func TagValue(s string) string {
 	var b strings.Builder
 	space := false
@@ -62,7 +62,7 @@ func TagValue(s string) string {
 		return v
 	}
 	runes := []rune(v)
-	return strings.TrimSpace(string(runes[:MaxTagValueLen-1])) + "…"
+	return strings.TrimSpace(string(runes[:MaxTagValueLen-3])) + "..."
 }
 
 // tagRune reports a character allowed in a tag key or value everywhere.

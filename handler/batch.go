@@ -118,6 +118,7 @@ func (h *Handler) prepareItem(ctx context.Context, it *batchItem) {
 		return
 	}
 	it.lookup = lookup
+	it.res.origin.account, it.res.origin.region = req.Account, req.Region
 	if req.Action == event.Deregister {
 		it.gone, it.failed = h.deregisterCheck(ctx, lookup, req, &it.res)
 		it.atlas = len(it.gone) > 0
@@ -224,8 +225,10 @@ func (h *Handler) runBatch(ctx context.Context, apis clients, need []*batchItem)
 func (h *Handler) reportBatch(ctx context.Context, stats *invocationStats, items []*batchItem, took time.Duration) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	counts := map[string]int{}
+	var outs []EndpointOutcome
 	for _, it := range items {
 		h.logOutcome(it.ctx, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
+		outs = append(outs, h.outcomes(&it.res, it.err)...)
 		counts[metricOutcome(&it.res, it.err)]++
 		if it.err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.msg.ID})
@@ -247,6 +250,7 @@ func (h *Handler) reportBatch(ctx context.Context, stats *invocationStats, items
 		slog.String("next", nextAfterBatch(len(retry))),
 	)
 	h.emitBatchMetrics(ctx, stats, items)
+	h.report(ctx, outs)
 	return resp
 }
 

@@ -43,6 +43,13 @@ type Config struct {
 	MemberRoleName string
 	// MetricsNamespace (METRICS_NAMESPACE) is the CloudWatch namespace of the function's metrics.
 	MetricsNamespace string
+
+	// TagEndpoints (ENDPOINT_STATUS_TAGS) writes each registered endpoint's
+	// status on the endpoint itself, as atlas-registrar:* tags.
+	TagEndpoints bool
+	// OutcomeEventBus (OUTCOME_EVENT_BUS) is the EventBridge bus, by name or
+	// ARN, that gets one event per endpoint outcome; empty: none.
+	OutcomeEventBus string
 }
 
 // DefaultMemberRoleName is the role member-account.yaml creates.
@@ -197,6 +204,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"ATLAS_ALLOW_SERVICE_REMOVAL", &c.AllowServiceRemoval},
 		{"RECONCILE_DELETE_ORPHANS", &c.ReconcileDeleteOrphans},
+		{"ENDPOINT_STATUS_TAGS", &c.TagEndpoints},
 	} {
 		if *b.dst, err = boolVar(getenv, b.name); err != nil {
 			return Config{}, err
@@ -209,7 +217,28 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err := emf.ValidateNamespace(c.MetricsNamespace); err != nil {
 		return Config{}, &ConfigError{"METRICS_NAMESPACE", fmt.Sprintf("is %q; expected a CloudWatch namespace: 1 to 255 letters, digits, spaces and . - _ / # :, not starting with a colon or AWS/ (%v)", truncate(c.MetricsNamespace, 64), err)}
 	}
+	c.OutcomeEventBus = strings.TrimSpace(getenv("OUTCOME_EVENT_BUS"))
+	if c.OutcomeEventBus != "" && !isEventBus(c.OutcomeEventBus) {
+		return Config{}, &ConfigError{"OUTCOME_EVENT_BUS", fmt.Sprintf("is %q; expected an EventBridge bus name (1 to 256 of A-Z a-z 0-9 . _ -) or its ARN, or empty for no outcome events", truncate(c.OutcomeEventBus, 64))}
+	}
 	return c, nil
+}
+
+// isEventBus reports an event bus name or an event bus ARN
+// (arn:<partition>:events:<region>:<account>:event-bus/<name>).
+func isEventBus(s string) bool {
+	name := s
+	if strings.HasPrefix(s, "arn:") {
+		f := strings.SplitN(s, ":", 6)
+		if len(f) != 6 || !strings.HasPrefix(f[1], "aws") || f[2] != "events" || f[3] == "" || !isAccount(f[4]) {
+			return false
+		}
+		var ok bool
+		if name, ok = strings.CutPrefix(f[5], "event-bus/"); !ok {
+			return false
+		}
+	}
+	return len(name) >= 1 && len(name) <= 256 && allBytes(name, func(c byte) bool { return isAlnum(c) || strings.IndexByte("._-", c) >= 0 })
 }
 
 func intVar(getenv func(string) string, name string, def, lo, hi int) (int, error) {

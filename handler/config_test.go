@@ -73,6 +73,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "namespace under AWS/", set: map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, wantVar: "METRICS_NAMESPACE"},
 		{name: "namespace with a star", set: map[string]string{"METRICS_NAMESPACE": "Atlas*"}, wantVar: "METRICS_NAMESPACE"},
 		{name: "namespace too long", set: map[string]string{"METRICS_NAMESPACE": strings.Repeat("n", 256)}, wantVar: "METRICS_NAMESPACE"},
+		{name: "tag switch as yes", set: map[string]string{"ENDPOINT_STATUS_TAGS": "yes"}, wantVar: "ENDPOINT_STATUS_TAGS"},
+		{name: "bus name with a slash", set: map[string]string{"OUTCOME_EVENT_BUS": "a/b"}, wantVar: "OUTCOME_EVENT_BUS"},
+		{name: "bus ARN of a rule", set: map[string]string{"OUTCOME_EVENT_BUS": "arn:aws:events:us-east-1:111111111111:rule/r"}, wantVar: "OUTCOME_EVENT_BUS"},
+		{name: "bus ARN of another service", set: map[string]string{"OUTCOME_EVENT_BUS": "arn:aws:sqs:us-east-1:111111111111:event-bus/b"}, wantVar: "OUTCOME_EVENT_BUS"},
+		{name: "bus name too long", set: map[string]string{"OUTCOME_EVENT_BUS": strings.Repeat("b", 257)}, wantVar: "OUTCOME_EVENT_BUS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +136,31 @@ func TestLoadConfigDeletionSwitches(t *testing.T) {
 		}
 		if c.AllowServiceRemoval != tt.want || c.ReconcileDeleteOrphans != tt.want {
 			t.Errorf("%q: AllowServiceRemoval %v, ReconcileDeleteOrphans %v; want %v", tt.value, c.AllowServiceRemoval, c.ReconcileDeleteOrphans, tt.want)
+		}
+	}
+}
+
+func TestLoadConfigOwnerFeedback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		tags, bus string
+		wantTags  bool
+		wantBus   string
+	}{
+		{"", "", false, ""},
+		{"true", "atlas-vpce-registrar", true, "atlas-vpce-registrar"},
+		{"FALSE", " ops.bus_1-x ", false, "ops.bus_1-x"},
+		{"", "arn:aws-us-gov:events:us-gov-west-1:111111111111:event-bus/registrar", false, "arn:aws-us-gov:events:us-gov-west-1:111111111111:event-bus/registrar"},
+	}
+	for _, tt := range tests {
+		env := validEnv()
+		env["ENDPOINT_STATUS_TAGS"], env["OUTCOME_EVENT_BUS"] = tt.tags, tt.bus
+		c, err := LoadConfig(envFrom(env))
+		if err != nil {
+			t.Fatalf("%q, %q: %v", tt.tags, tt.bus, err)
+		}
+		if c.TagEndpoints != tt.wantTags || c.OutcomeEventBus != tt.wantBus {
+			t.Errorf("%q, %q: TagEndpoints %v, OutcomeEventBus %q; want %v, %q", tt.tags, tt.bus, c.TagEndpoints, c.OutcomeEventBus, tt.wantTags, tt.wantBus)
 		}
 	}
 }

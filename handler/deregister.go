@@ -118,7 +118,8 @@ func (h *Handler) deregisterTasks(ctx context.Context, apis clients, lookup Endp
 // them again and run the whole deregistration once more.
 func (run *deregisterRun) collect(failed map[string]error) error {
 	for _, t := range run.tasks {
-		r := EndpointResult{VPCEndpointID: t.endpointID, ProjectID: t.project, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason}
+		r := EndpointResult{VPCEndpointID: t.endpointID, ProjectID: t.project, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason,
+			origin: origin{status: t.status, atlasError: t.lastErr}}
 		if err := t.result(); err != nil {
 			if errors.Is(err, atlas.ErrUnauthorized) {
 				return err

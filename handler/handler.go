@@ -9,6 +9,7 @@
 package handler
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -75,6 +76,8 @@ type Deps struct {
 	Logger   *slog.Logger     // nil: slog.Default()
 	Now      func() time.Time // nil: time.Now
 	Metrics  MetricsEmitter   // nil: no metrics
+	// Reporter tells endpoint owners the outcomes (events, status tags); nil: no one.
+	Reporter Reporter
 }
 
 // Outcomes reported in Result.Outcome and EndpointResult.Outcome.
@@ -137,6 +140,8 @@ type Result struct {
 	Warnings          []Warning        `json:"warnings,omitempty"`
 	Endpoints         []EndpointResult `json:"endpoints,omitempty"`
 	Counts            map[string]int   `json:"counts,omitempty"`
+
+	origin origin
 }
 
 // EndpointResult is one endpoint's outcome in a deregistration or reconcile run.
@@ -148,6 +153,8 @@ type EndpointResult struct {
 	Reason            string    `json:"reason,omitempty"`
 	Kind              string    `json:"kind,omitempty"`
 	Warnings          []Warning `json:"warnings,omitempty"`
+
+	origin origin
 }
 
 // Handler registers endpoints. One Handler lives as long as the container, so
@@ -217,6 +224,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	err := h.handle(ctx, payload, res)
 	h.logOutcome(ctx, res, err, h.deps.Now().Sub(start))
 	h.emitMetrics(ctx, stats, res, err)
+	h.report(ctx, h.outcomes(res, err))
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +271,7 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 		res.Outcome, res.Reason = OutcomeIgnored, skip
 		return nil
 	}
+	res.origin.account, res.origin.region = req.Account, req.Region
 	if req.Action == event.Deregister {
 		return h.deregister(ctx, lookup, req, res)
 	}
@@ -290,6 +299,7 @@ func (h *Handler) lookupToRegister(ctx context.Context, lookup EndpointLookup, r
 		return nil, false, h.lookupErr(req.EndpointID, req.Account, err)
 	}
 	res.VPCID, res.SubnetIDs, res.ServiceName = ep.VPCID, ep.SubnetIDs, ep.ServiceName
+	res.origin = origin{account: cmp.Or(ep.OwnerID, req.Account), region: req.Region, lookup: lookup}
 	if ep.Type != "Interface" {
 		res.Outcome, res.Reason = OutcomeIgnored, "the endpoint is of type "+ep.Type+", not Interface"
 		return nil, true, nil
@@ -374,7 +384,7 @@ func (h *Handler) registerTask(ctx context.Context, apis clients, lookup Endpoin
 
 // registered fills the result of a registration task after drive.
 func (t *task) registered(res *Result) error {
-	res.Attempts, res.ConnectionStatus = t.attempts, t.status
+	res.Attempts, res.ConnectionStatus, res.origin.atlasError = t.attempts, t.status, t.lastErr
 	switch {
 	case t.err != nil:
 		return t.err

@@ -85,6 +85,8 @@ type harnessOptions struct {
 	// the function ships; sts replaces its STS client when set.
 	accounts bool
 	sts      awsvpc.STSAPI
+	// reporter gets the outcomes, as the function's feedback does.
+	reporter Reporter
 }
 
 // companionID is an AVAILABLE endpoint the fake's service holds by default, so
@@ -193,7 +195,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		accounts = lookupsOf{&awsvpc.Accounts{Config: awsCfg, STS: stsAPI, RoleName: DefaultMemberRoleName, NotFoundWait: 3 * time.Second}}
 	}
 	hs.h = New(cfg, Deps{
-		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 3 * time.Second},
+		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, Tags: ec2.NewFromConfig(awsCfg), NotFoundWait: 3 * time.Second},
 		Accounts:  accounts,
 		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
 		NewAtlas: func(c atlas.Credentials, project string) (AtlasAPI, error) {
@@ -205,8 +207,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 				OnRequest: CountAtlasRequest,
 			}, c)
 		},
-		Logger:  logger,
-		Metrics: metrics,
+		Logger:   logger,
+		Metrics:  metrics,
+		Reporter: o.reporter,
 	})
 	return hs
 }

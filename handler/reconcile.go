@@ -266,6 +266,10 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 		ie := inAtlas[id]
 		ep := aws.endpoints[id]
 		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID}, ec2: aws.lookups[id]}
+		p.origin = origin{account: ep.OwnerID, region: serviceRegion(svc.EndpointServiceName), lookup: aws.lookups[id]}
+		if ie != nil {
+			p.origin.status, p.origin.atlasError = ie.ConnectionStatus, ie.ErrorMessage
+		}
 		out = append(out, p)
 		switch {
 		case inAWS[id] && optedOut(&ep) != "" && (ie == nil || ie.ConnectionStatus != atlas.StatusAvailable):
@@ -332,6 +336,7 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 // keep turns a planned deletion into a kept endpoint.
 func (p *planned) keep() {
 	p.Outcome, p.start, p.done = OutcomeKept, nil, ""
+	p.origin.acted = true // its owner should learn why it stays failed
 	p.Reason = keptReason(p.EndpointServiceID)
 }
 
@@ -360,6 +365,10 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 	drive(ctx, tasks)
 	for _, t := range tasks {
 		p := byTask[t]
+		p.origin.acted, p.origin.status = true, t.status
+		if t.lastErr != "" {
+			p.origin.atlasError = t.lastErr
+		}
 		var rf *RegistrationFailedError
 		var de *DeadlineError
 		switch {
