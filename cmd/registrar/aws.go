@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/feedback"
 	"github.com/atlasvpce/registrar/handler"
 )
 
@@ -21,6 +23,7 @@ const awsCallTimeout = 10 * time.Second
 type sdkClients struct {
 	ec2      *ec2.Client
 	sm       *secretsmanager.Client
+	events   *eventbridge.Client
 	accounts *awsvpc.Accounts // STS, and EC2 in other accounts and regions
 }
 
@@ -41,8 +44,9 @@ func newAWSClients(memberRole string) (*awsClients, error) {
 	}
 	return &awsClients{region: cfg.Region, get: sync.OnceValue(func() *sdkClients {
 		return &sdkClients{
-			ec2: ec2.NewFromConfig(cfg),
-			sm:  secretsmanager.NewFromConfig(cfg),
+			ec2:    ec2.NewFromConfig(cfg),
+			sm:     secretsmanager.NewFromConfig(cfg),
+			events: eventbridge.NewFromConfig(cfg),
 			// STS is asked only when an event names an account.
 			accounts: &awsvpc.Accounts{Config: cfg, STS: sts.NewFromConfig(cfg), RoleName: memberRole},
 		}
@@ -54,6 +58,17 @@ type lazyEC2 struct{ c *awsClients }
 
 func (l lazyEC2) DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error) {
 	return l.c.get().ec2.DescribeVpcEndpoints(ctx, in, optFns...)
+}
+
+func (l lazyEC2) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	return l.c.get().ec2.CreateTags(ctx, in, optFns...)
+}
+
+// lazyEvents is feedback.EventsAPI on the client built on first use.
+type lazyEvents struct{ c *awsClients }
+
+func (l lazyEvents) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	return l.c.get().events.PutEvents(ctx, in, optFns...)
 }
 
 // lazySecrets is awsvpc.SecretsAPI on the client built on first use.
@@ -83,6 +98,8 @@ func (a accountLookups) Lookup(ctx context.Context, account, region string) (han
 
 var (
 	_ awsvpc.EC2API          = lazyEC2{}
+	_ awsvpc.EC2TagsAPI      = lazyEC2{}
+	_ feedback.EventsAPI     = lazyEvents{}
 	_ awsvpc.SecretsAPI      = lazySecrets{}
 	_ handler.AccountLookups = accountLookups{}
 )

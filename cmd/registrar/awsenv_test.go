@@ -12,6 +12,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
@@ -97,7 +98,7 @@ func TestLoadAWSConfigMatchesLoadDefaultConfig(t *testing.T) {
 		{"old key names", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY": "AKOLD", "AWS_SECRET_KEY": "old"}},
 		{"account id", map[string]string{"AWS_ACCOUNT_ID": "123456789012"}},
 		{"endpoint for all", map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}},
-		{"endpoint per service", map[string]string{"AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:5001", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:5002"}},
+		{"endpoint per service", map[string]string{"AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:5001", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:5002", "AWS_ENDPOINT_URL_EVENTBRIDGE": "http://127.0.0.1:5003"}},
 		{"service endpoint over global", map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:5001"}},
 		{"endpoints ignored", map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:5001", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "TRUE"}},
 		{"endpoints not ignored", map[string]string{"AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:5001", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "false"}},
@@ -129,6 +130,12 @@ func TestLoadAWSConfigMatchesLoadDefaultConfig(t *testing.T) {
 			}
 			if !gotSM.equal(wantSM) {
 				t.Errorf("Secrets Manager client:\n got %+v\nwant %+v", gotSM, wantSM)
+			}
+			// The EventBridge client (outcome events) finds its endpoint the same way.
+			ge, we := eventbridge.NewFromConfig(got).Options(), eventbridge.NewFromConfig(want).Options()
+			if ge.Region != we.Region || aws.ToString(ge.BaseEndpoint) != aws.ToString(we.BaseEndpoint) || ge.EndpointOptions != we.EndpointOptions {
+				t.Errorf("EventBridge client: region %q, endpoint %q, %+v; want %q, %q, %+v",
+					ge.Region, aws.ToString(ge.BaseEndpoint), ge.EndpointOptions, we.Region, aws.ToString(we.BaseEndpoint), we.EndpointOptions)
 			}
 		})
 	}

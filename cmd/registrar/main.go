@@ -20,6 +20,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/awsvpc"
 	"github.com/atlasvpce/registrar/emf"
+	"github.com/atlasvpce/registrar/feedback"
 	"github.com/atlasvpce/registrar/handler"
 )
 
@@ -59,8 +60,14 @@ func newHandler(getenv func(string) string, logger *slog.Logger) (*handler.Handl
 	if err != nil {
 		return nil, &handler.ConfigError{Variable: "METRICS_NAMESPACE", Problem: err.Error()}
 	}
+	// The owners' feedback: events on the registrar's bus and, where opted
+	// in, status tags; nil when both are off.
+	var reporter handler.Reporter
+	if cfg.OutcomeEventBus != "" || cfg.TagEndpoints {
+		reporter = &feedback.Reporter{Events: lazyEvents{clients}, Bus: cfg.OutcomeEventBus, Tags: cfg.TagEndpoints, Logger: logger}
+	}
 	return handler.New(cfg, handler.Deps{
-		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}},
+		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}, Tags: lazyEC2{clients}},
 		Accounts:  accountLookups{clients},
 		Secrets:   &awsvpc.Secrets{SM: lazySecrets{clients}},
 		NewAtlas: func(creds atlas.Credentials, project string) (handler.AtlasAPI, error) {
@@ -73,7 +80,8 @@ func newHandler(getenv func(string) string, logger *slog.Logger) (*handler.Handl
 				OnRequest: handler.CountAtlasRequest,
 			}, creds)
 		},
-		Logger:  logger,
-		Metrics: metrics,
+		Logger:   logger,
+		Metrics:  metrics,
+		Reporter: reporter,
 	}), nil
 }

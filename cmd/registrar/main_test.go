@@ -32,6 +32,8 @@ func TestNewHandler(t *testing.T) {
 		{name: "http base URL", change: map[string]string{"ATLAS_BASE_URL": "http://atlas.invalid"}, wantVar: "ATLAS_BASE_URL"},
 		{name: "metrics namespace", change: map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, wantVar: "METRICS_NAMESPACE"},
 		{name: "own metrics namespace", change: map[string]string{"METRICS_NAMESPACE": "Platform/Atlas Registrar"}},
+		{name: "outcome events and status tags", change: map[string]string{"OUTCOME_EVENT_BUS": "atlas-vpce-registrar", "ENDPOINT_STATUS_TAGS": "true"}},
+		{name: "bad outcome bus", change: map[string]string{"OUTCOME_EVENT_BUS": "arn:aws:sns:us-east-1:111111111111:topic"}, wantVar: "OUTCOME_EVENT_BUS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
