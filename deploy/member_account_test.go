@@ -82,6 +82,12 @@ func TestMemberAccountParameters(t *testing.T) {
 			valid:   []string{"", "eu-west-1"},
 			invalid: []string{"*", "eu-west", "all"},
 		},
+		{
+			name:    "TagEndpoints",
+			deflt:   "false",
+			valid:   []string{"true", "false"},
+			invalid: []string{"", "yes", "on"},
+		},
 	})
 }
 
@@ -100,6 +106,42 @@ func TestMemberAccountAgreesWithTemplate(t *testing.T) {
 				t.Errorf("%s %s = %#v in template.yaml, %s %s = %#v here", pair[0], key, c, pair[1], key, m)
 			}
 		}
+	}
+	for _, key := range []string{"Default", "AllowedValues"} {
+		if c, m := mustDig(t, central, "Parameters", "TagEndpoints", key), mustDig(t, member, "Parameters", "TagEndpoints", key); !reflect.DeepEqual(c, m) {
+			t.Errorf("TagEndpoints %s = %#v in template.yaml, %#v here", key, c, m)
+		}
+	}
+}
+
+// With TagEndpoints, and only then, the member role may also create tags:
+// with atlas-registrar: keys, on VPC endpoints, as the function's own role.
+func TestMemberAccountTagEndpoints(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			t.Parallel()
+			s := deployedMember(t, memberAccount, "us-east-1", map[string]string{"TagEndpoints": fmt.Sprint(on), "AWS::Partition": "aws-cn"})
+			policies, _ := mustDig(t, mustResources(t, s)["MemberRole"], "Properties", "Policies").([]any)
+			var stmts []map[string]any
+			for _, p := range policies {
+				st, err := policyStatements(mustDig(t, p, "PolicyDocument"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				stmts = append(stmts, st...)
+			}
+			want := []map[string]any{{"Sid": "DescribeVpcEndpoints", "Effect": "Allow", "Action": "ec2:DescribeVpcEndpoints", "Resource": "*"}}
+			if on {
+				want = append(want, map[string]any{
+					"Sid": "TagEndpointStatus", "Effect": "Allow", "Action": "ec2:CreateTags",
+					"Resource": "arn:aws-cn:ec2:*:*:vpc-endpoint/*", "Condition": statusTagKeysOnly,
+				})
+			}
+			if !reflect.DeepEqual(stmts, want) {
+				t.Errorf("member role statements = %#v, want %#v", stmts, want)
+			}
+		})
 	}
 }
 

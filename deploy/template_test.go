@@ -114,6 +114,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_PROJECT_IDS", "AtlasProjectIds"},
 		{"ALLOWED_ACCOUNT_IDS", "AllowedAccountIds"},
 		{"MEMBER_ROLE_NAME", "MemberRoleName"},
+		{"ENDPOINT_STATUS_TAGS", "TagEndpoints"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable, func(t *testing.T) {
@@ -252,6 +253,19 @@ func TestTemplateParameters(t *testing.T) {
 			invalid: []string{"", "yes", "on"},
 		},
 		{
+			name:    "PublishOutcomeEvents",
+			deflt:   "true",
+			valid:   []string{"true", "false"},
+			invalid: []string{"", "yes", "TRUE"},
+		},
+		{
+			// Writing to the endpoint owners' accounts is opt-in.
+			name:    "TagEndpoints",
+			deflt:   "false",
+			valid:   []string{"true", "false"},
+			invalid: []string{"", "yes", "on"},
+		},
+		{
 			name:    "MetricsNamespace",
 			deflt:   handler.DefaultMetricsNamespace,
 			valid:   append([]string{"A", "AW", "AWS"}, namespaceSamples(true)...),
@@ -383,6 +397,15 @@ func TestTemplatePolicies(t *testing.T) {
 			action:    "sts:AssumeRole",
 			resource:  sub("arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"),
 			condition: "HasAllowedAccounts",
+		},
+		// Outcome events: on the registrar's own bus only.
+		{action: "events:PutEvents", resource: getAtt("RegistrarEventBus", "Arn"), condition: "PublishesOutcomes"},
+		// Status tags: opted in, on VPC endpoints only, atlas-registrar: keys only.
+		{
+			action:    "ec2:CreateTags",
+			resource:  sub("arn:${AWS::Partition}:ec2:*:*:vpc-endpoint/*"),
+			condition: "TagsEndpoints",
+			iamCond:   statusTagKeysOnly,
 		},
 	}
 	allowed := make(map[string]bool)
@@ -1006,7 +1029,7 @@ func TestTemplateAssumeMemberRole(t *testing.T) {
 			}
 			// Nothing else changes with the member accounts.
 			want := []string{"ec2:DescribeVpcEndpoints", "secretsmanager:GetSecretValue",
-				"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+				"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "events:PutEvents"}
 			if len(tt.want) > 0 {
 				want = append(want, "sts:AssumeRole")
 			}
@@ -1310,3 +1333,7 @@ func TestTemplateDashboard(t *testing.T) {
 		})
 	}
 }
+
+// statusTagKeysOnly is the IAM condition of both templates' ec2:CreateTags:
+// every key in the request is under atlas-registrar:.
+var statusTagKeysOnly = map[string]any{"ForAllValues:StringLike": map[string]any{"aws:TagKeys": []any{"atlas-registrar:*"}}}
