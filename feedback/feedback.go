@@ -253,7 +253,8 @@ func Tags(o handler.EndpointOutcome, updated string) map[string]string {
 
 // Message says in at most awsvpc.MaxTagValueLen characters what happened to
 // the endpoint and what to do: Atlas's errorMessage, or the warnings' codes.
-// The detail is what a cut shortens; the advice stays whole.
+// The detail is what a cut shortens; the advice stays whole. The fixed
+// words use only characters a tag value keeps, so none is lost.
 func Message(o handler.EndpointOutcome) string {
 	var head, detail, advice string
 	switch o.TagStatus {
@@ -270,13 +271,13 @@ func Message(o handler.EndpointOutcome) string {
 		}
 	case handler.TagStatusPending:
 		head = "Atlas status " + cmp.Or(o.ConnectionStatus, "unknown") + " when the registrar ran out of time"
-		advice = "- it resumes on the next delivery or reconcile; nothing to do"
+		advice = "- it resumes on the next delivery or reconcile: nothing to do"
 	case handler.TagStatusFailed:
 		head, detail = "registration failed:", cmp.Or(o.AtlasError, o.Reason)
-		advice = "- fix the cause in AWS; the registrar retries, or recreate the endpoint"
+		advice = "- fix the cause in AWS: the registrar then retries"
 	case handler.TagStatusKept:
-		head, detail = "registration failed, entry kept as its Atlas service's last endpoint:", cmp.Or(o.AtlasError, o.Reason)
-		advice = "- fix the cause in AWS, then ask the registrar's operator"
+		head, detail = "registration failed and the entry is kept in Atlas as the last endpoint of its service:", cmp.Or(o.AtlasError, o.Reason)
+		advice = "- fix the cause in AWS and then ask the operator of the registrar"
 	}
 	head, advice = awsvpc.TagValue(head), awsvpc.TagValue(advice)
 	room := awsvpc.MaxTagValueLen - len([]rune(head)) - len([]rune(advice)) - 2

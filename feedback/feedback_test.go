@@ -272,15 +272,15 @@ func TestMessage(t *testing.T) {
 		{"available", handler.EndpointOutcome{TagStatus: handler.TagStatusAvailable}, []string{"AVAILABLE in Atlas"}},
 		{"available with warnings", handler.EndpointOutcome{TagStatus: handler.TagStatusAvailable,
 			Warnings: []handler.Warning{{Code: "SECURITY_GROUP_PORTS"}, {Code: "SINGLE_ZONE"}}},
-			[]string{"AVAILABLE in Atlas", "SECURITY_GROUP_PORTS SINGLE_ZONE", "outcome event"}},
+			[]string{"AVAILABLE in Atlas but applications may not connect: SECURITY_GROUP_PORTS SINGLE_ZONE - see the warnings in the outcome event"}},
 		{"pending", handler.EndpointOutcome{TagStatus: handler.TagStatusPending, ConnectionStatus: "PENDING_ACCEPTANCE"},
-			[]string{"PENDING_ACCEPTANCE", "nothing to do"}},
+			[]string{"PENDING_ACCEPTANCE", "- it resumes on the next delivery or reconcile: nothing to do"}},
 		{"failed, Atlas's message cut, the advice whole", handler.EndpointOutcome{TagStatus: handler.TagStatusFailed, AtlasError: long, Reason: "unused"},
-			[]string{"registration failed:", "No dns entries found", "...", "fix the cause in AWS"}},
+			[]string{"registration failed:", "No dns entries found", "...", "- fix the cause in AWS: the registrar then retries"}},
 		{"failed without Atlas's message", handler.EndpointOutcome{TagStatus: handler.TagStatusFailed, Reason: "atlas add interface endpoint: 400 VALIDATION_ERROR"},
 			[]string{"registration failed:", "400 VALIDATION_ERROR", "fix the cause"}},
 		{"kept", handler.EndpointOutcome{TagStatus: handler.TagStatusKept, AtlasError: "rejected"},
-			[]string{"last endpoint", "rejected", "operator"}},
+			[]string{"last endpoint", "rejected", "- fix the cause in AWS and then ask the operator of the registrar"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
