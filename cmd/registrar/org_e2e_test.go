@@ -32,17 +32,20 @@ func createFrom(id, account string) []byte {
 // account, through a role assumed there on moto.
 func seedMember(t *testing.T, s *localstack.Stack) string {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := s.Moto.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+memberAccount+":role/setup"))
-	seeded, err := motoserver.Seed(ctx, cfg, motoserver.SeedInput{ServiceName: s.EndpointServiceName})
+	seeded, err := motoserver.Seed(context.Background(), memberConfig(t, s), motoserver.SeedInput{ServiceName: s.EndpointServiceName})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return seeded.EndpointID
+}
+
+// memberConfig reaches the member account on the stack's moto, through a
+// role assumed there.
+func memberConfig(t *testing.T, s *localstack.Stack) aws.Config {
+	t.Helper()
+	cfg := awsConfig(t, s)
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+memberAccount+":role/setup"))
+	return cfg
 }
 
 // The organisation features through the real binary: a member account's

@@ -29,7 +29,8 @@ func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
 
 // Env returns the environment a child process (the Lambda binary) needs so
 // that its EC2 and Secrets Manager clients reach this server (and STS, for
-// its caller identity and member-account roles): the standard AWS SDK
+// its caller identity and member-account roles, and EventBridge, for its
+// outcome events): the standard AWS SDK
 // variables, which the function reads from the environment as the SDK's own
 // loader does. AWS_ENDPOINT_URL_<SERVICE> is each service's ID ("EC2",
 // "Secrets Manager") upper-cased with spaces turned into underscores.
@@ -42,5 +43,6 @@ func (s *Server) Env() []string {
 		"AWS_ENDPOINT_URL_EC2=" + s.URL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.URL,
 		"AWS_ENDPOINT_URL_STS=" + s.URL,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.URL,
 	}
 }

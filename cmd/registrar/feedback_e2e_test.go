@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/feedback"
+	"github.com/atlasvpce/registrar/handler"
+	"github.com/atlasvpce/registrar/internal/localstack"
+	"github.com/atlasvpce/registrar/internal/motoserver"
+)
+
+// What an endpoint's owners see, through the real binary: a member
+// account's endpoint, once registered, carries its status tags in the
+// member account, and a rule on the registrar's bus receives its outcome.
+func TestE2EOwnerFeedback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bus := motoserver.UniqueName("registrar")
+	s := startStack(t, localstack.Options{ServiceName: uniqueName(t), Env: []string{
+		"ALLOWED_ACCOUNT_IDS=" + memberAccount, "OUTCOME_EVENT_BUS=" + bus, "ENDPOINT_STATUS_TAGS=true",
+	}})
+	queue, err := motoserver.BusQueue(ctx, awsConfig(t, s), bus, `{"source":["atlas-vpce-registrar"],"detail-type":["Atlas Endpoint Outcome"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := seedMember(t, s)
+	start := time.Now().UTC().Truncate(time.Second)
+	if res := invoke(t, s, createFrom(id, memberAccount)); res.Outcome != handler.OutcomeRegistered {
+		t.Fatalf("result %+v, want registered", res)
+	}
+
+	out, err := ec2.NewFromConfig(memberConfig(t, s)).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	if err != nil || len(out.VpcEndpoints) != 1 {
+		t.Fatalf("describe %s in the member account: %v", id, err)
+	}
+	tags := map[string]string{}
+	for _, tg := range out.VpcEndpoints[0].Tags {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	if tags[feedback.TagStatus] != handler.TagStatusAvailable || tags[feedback.TagProject] != s.ProjectID || tags[feedback.TagMessage] == "" {
+		t.Errorf("tags in the member account = %v, want status available, project %s and a message", tags, s.ProjectID)
+	}
+	if at, err := time.Parse(time.RFC3339, tags[feedback.TagUpdated]); err != nil || at.Before(start) || at.Location() != time.UTC {
+		t.Errorf("%s = %q, want RFC 3339 in UTC, not before %s", feedback.TagUpdated, tags[feedback.TagUpdated], start)
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	bodies, err := motoserver.Receive(rctx, awsConfig(t, s), queue, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Detail feedback.Detail `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(bodies[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := feedback.Detail{VPCEndpointID: id, AccountID: memberAccount, Region: "us-east-1", ProjectID: s.ProjectID,
+		EndpointServiceID: s.EndpointServiceID, Kind: handler.KindCluster, Outcome: handler.OutcomeRegistered,
+		ConnectionStatus: atlas.StatusAvailable, Warnings: ev.Detail.Warnings}
+	if ev.Detail.Warnings == nil || ev.Detail.Reason != "" || !equalDetail(ev.Detail, want) {
+		t.Errorf("event detail = %+v, want %+v", ev.Detail, want)
+	}
+}
+
+func equalDetail(a, b feedback.Detail) bool {
+	a.Warnings, b.Warnings = nil, nil
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
