@@ -50,6 +50,7 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 		}
 		res.Endpoints = make([]EndpointResult, 0, len(plan))
 		for _, p := range plan {
+			p.origin.lookup = p.ec2 // where EC2 showed it, to tag it there
 			res.Endpoints = append(res.Endpoints, p.EndpointResult)
 		}
 		res.Counts = countOutcomes(res.Endpoints)
@@ -266,7 +267,7 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 		ie := inAtlas[id]
 		ep := aws.endpoints[id]
 		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID}, ec2: aws.lookups[id]}
-		p.origin = origin{account: ep.OwnerID, region: serviceRegion(svc.EndpointServiceName), lookup: aws.lookups[id]}
+		p.origin = origin{account: ep.OwnerID, region: serviceRegion(svc.EndpointServiceName)}
 		if ie != nil {
 			p.origin.status, p.origin.atlasError = ie.ConnectionStatus, ie.ErrorMessage
 		}

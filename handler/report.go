@@ -37,7 +37,8 @@ const (
 )
 
 // EndpointOutcome is one endpoint's outcome as a Reporter gets it: every
-// endpoint an invocation matched to an Atlas endpoint service. Ignored
+// endpoint an invocation matched to an Atlas endpoint service (or, for
+// KindDataFederation, to the project's Data Federation list). Ignored
 // endpoints, endpoints never matched to a service (the invocation failed
 // before: its error is the operator's), and dry runs are not reported.
 type EndpointOutcome struct {
@@ -98,7 +99,7 @@ func (h *Handler) outcomes(res *Result, err error) []EndpointOutcome {
 	if res.Endpoints != nil || res.Counts != nil {
 		var outs []EndpointOutcome
 		for _, e := range res.Endpoints {
-			if e.Outcome == OutcomeIgnored || e.EndpointServiceID == "" {
+			if e.Outcome == OutcomeIgnored || !inAtlas(e.EndpointServiceID, e.Kind) {
 				continue
 			}
 			o := h.outcome(e.VPCEndpointID, e.ProjectID, e.EndpointServiceID, e.Kind, e.Outcome, e.origin.status, e.Reason, e.Warnings, e.origin, res.origin)
@@ -109,7 +110,7 @@ func (h *Handler) outcomes(res *Result, err error) []EndpointOutcome {
 		}
 		return outs
 	}
-	if res.EndpointServiceID == "" || err == nil && res.Outcome == OutcomeIgnored {
+	if !inAtlas(res.EndpointServiceID, res.Kind) || err == nil && res.Outcome == OutcomeIgnored {
 		return nil
 	}
 	outcome, reason := res.Outcome, res.Reason
@@ -150,6 +151,13 @@ func (o *EndpointOutcome) tag(lookup EndpointLookup) {
 		return
 	}
 	o.Tagger = tagger
+}
+
+// inAtlas says whether an endpoint was matched to its place in Atlas: an
+// endpoint service, or the project's Data Federation list, which has no
+// service.
+func inAtlas(serviceID, kind string) bool {
+	return serviceID != "" || kind == KindDataFederation
 }
 
 // failedOutcome is the outcome reported for an endpoint whose registration

@@ -263,3 +263,52 @@ func TestReportOfReconcile(t *testing.T) {
 		t.Errorf("the re-registered endpoint's earlier Atlas error is lost: %+v", got[failedID])
 	}
 }
+
+// Which results become outcomes, decided from the results alone.
+func TestOutcomesOfResults(t *testing.T) {
+	t.Parallel()
+	h := New(Config{Region: "eu-west-1"}, Deps{})
+	yes, no := true, false
+	tests := []struct {
+		name string
+		res  Result
+		err  error
+		want []string // "id outcome kind region" of each outcome
+	}{
+		{"registered", Result{Outcome: OutcomeRegistered, VPCEndpointID: "a", EndpointServiceID: "s"}, nil, []string{"a registered cluster eu-west-1"}},
+		{"data federation has no service", Result{Outcome: OutcomeRegistered, VPCEndpointID: "a", Kind: KindDataFederation}, nil, []string{"a registered data-federation eu-west-1"}},
+		{"ignored", Result{Outcome: OutcomeIgnored, VPCEndpointID: "a", EndpointServiceID: "s"}, nil, nil},
+		{"failed before a service was found", Result{VPCEndpointID: "a"}, &CredentialsError{SecretID: "x"}, nil},
+		{"deadline", Result{VPCEndpointID: "a", EndpointServiceID: "s"}, &DeadlineError{EndpointID: "a"}, []string{"a pending cluster eu-west-1"}},
+		{"kept", Result{VPCEndpointID: "a", EndpointServiceID: "s"}, &RegistrationFailedError{EndpointID: "a", Kept: true}, []string{"a kept cluster eu-west-1"}},
+		{"an Atlas error", Result{VPCEndpointID: "a", EndpointServiceID: "s"}, &AtlasError{Op: "add", EndpointID: "a"}, []string{"a failed cluster eu-west-1"}},
+		{"dry run", Result{Outcome: OutcomeReconciled, DryRun: &yes, Endpoints: []EndpointResult{{VPCEndpointID: "a", EndpointServiceID: "s", Outcome: OutcomeWouldRegister}}}, nil, nil},
+		{"reconcile", Result{Outcome: OutcomeReconciled, DryRun: &no, Endpoints: []EndpointResult{
+			{VPCEndpointID: "a", EndpointServiceID: "s", Outcome: OutcomeOrphan},
+			{VPCEndpointID: "b", EndpointServiceID: "s", Outcome: OutcomeIgnored},
+			{VPCEndpointID: "c", Kind: KindDataFederation, Outcome: OutcomeRegistered, origin: origin{region: "us-east-2"}},
+		}}, nil, []string{"a orphan cluster eu-west-1", "c registered data-federation us-east-2"}},
+		{"deregistration", Result{Outcome: OutcomeProcessed, origin: origin{region: "ap-south-1"}, Endpoints: []EndpointResult{
+			{VPCEndpointID: "a", EndpointServiceID: "s", Outcome: OutcomeDeregistered},
+			{VPCEndpointID: "b", Outcome: OutcomeNotRegistered},
+		}}, nil, []string{"a deregistered cluster ap-south-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, o := range h.outcomes(&tt.res, tt.err) {
+				got = append(got, fmt.Sprintf("%s %s %s %s", o.VPCEndpointID, o.Outcome, o.Kind, o.Region))
+				if o.TagStatus != "" || o.Tagger != nil {
+					t.Errorf("%s: tag %q without a lookup that can tag", o.VPCEndpointID, o.TagStatus)
+				}
+				if tt.err != nil && o.Reason != tt.err.Error() {
+					t.Errorf("reason %q, want the error's message", o.Reason)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("outcomes = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
