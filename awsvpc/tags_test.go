@@ -40,17 +40,13 @@ func TestTagValue(t *testing.T) {
 }
 
 // endpointTags reads the endpoint's tags from moto.
-func endpointTags(t *testing.T, client *ec2.Client, id string) map[string]string {
+func endpointTags(t *testing.T, cfg aws.Config, id string) map[string]string {
 	t.Helper()
-	out, err := client.DescribeVpcEndpoints(context.Background(), &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
-	if err != nil || len(out.VpcEndpoints) != 1 {
-		t.Fatalf("describe %s: %v (%d endpoints)", id, err, len(out.VpcEndpoints))
+	tags, err := motoserver.EndpointTags(context.Background(), cfg, id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := map[string]string{}
-	for _, tg := range out.VpcEndpoints[0].Tags {
-		m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-	}
-	return m
+	return tags
 }
 
 func TestTagEndpoint(t *testing.T) {
@@ -79,7 +75,7 @@ func TestTagEndpoint(t *testing.T) {
 		if err := e.TagEndpoint(ctx, id, map[string]string{"atlas-registrar:status": "available", "atlas-registrar:message": "ok (done)"}); err != nil {
 			t.Fatal(err)
 		}
-		got := endpointTags(t, client, id)
+		got := endpointTags(t, cfg, id)
 		want := map[string]string{"Name": "db", "atlas-registrar:status": "available", "atlas-registrar:message": "ok done"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("tags = %v, want %v", got, want)
@@ -100,7 +96,7 @@ func TestTagEndpoint(t *testing.T) {
 		if !errors.Is(err, awsvpc.ErrTagLimit) {
 			t.Fatalf("err = %v, want ErrTagLimit", err)
 		}
-		if _, ok := endpointTags(t, client, id)["atlas-registrar:status"]; ok {
+		if _, ok := endpointTags(t, cfg, id)["atlas-registrar:status"]; ok {
 			t.Error("a tag was added to a full endpoint")
 		}
 	})

@@ -85,16 +85,12 @@ func TestReportOfARegistration(t *testing.T) {
 	if err := o.Tagger.TagEndpoint(context.Background(), o.VPCEndpointID, map[string]string{"atlas-registrar:status": o.TagStatus}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := ec2.NewFromConfig(hs.awsCfg).DescribeVpcEndpoints(context.Background(), &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{o.VPCEndpointID}})
+	tags, err := motoserver.EndpointTags(context.Background(), hs.awsCfg, o.VPCEndpointID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
-	for _, tg := range out.VpcEndpoints[0].Tags {
-		found = found || aws.ToString(tg.Key) == "atlas-registrar:status" && aws.ToString(tg.Value) == "available"
-	}
-	if !found {
-		t.Errorf("tags = %+v, want atlas-registrar:status=available", out.VpcEndpoints[0].Tags)
+	if tags["atlas-registrar:status"] != "available" {
+		t.Errorf("tags = %v, want atlas-registrar:status=available", tags)
 	}
 }
 

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/feedback"
 	"github.com/atlasvpce/registrar/handler"
@@ -36,13 +33,9 @@ func TestE2EOwnerFeedback(t *testing.T) {
 		t.Fatalf("result %+v, want registered", res)
 	}
 
-	out, err := ec2.NewFromConfig(memberConfig(t, s)).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
-	if err != nil || len(out.VpcEndpoints) != 1 {
-		t.Fatalf("describe %s in the member account: %v", id, err)
-	}
-	tags := map[string]string{}
-	for _, tg := range out.VpcEndpoints[0].Tags {
-		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	tags, err := motoserver.EndpointTags(ctx, memberConfig(t, s), id)
+	if err != nil {
+		t.Fatalf("in the member account: %v", err)
 	}
 	if tags[feedback.TagStatus] != handler.TagStatusAvailable || tags[feedback.TagProject] != s.ProjectID || tags[feedback.TagMessage] == "" {
 		t.Errorf("tags in the member account = %v, want status available, project %s and a message", tags, s.ProjectID)

@@ -104,3 +104,19 @@ func UniqueName(prefix string) string {
 	_, _ = rand.Read(b[:])
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
+
+// EndpointTags returns the tags of a VPC endpoint, as EC2 describes them.
+func EndpointTags(ctx context.Context, cfg aws.Config, id string) (map[string]string, error) {
+	out, err := ec2.NewFromConfig(cfg).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", id, err)
+	}
+	if len(out.VpcEndpoints) != 1 {
+		return nil, fmt.Errorf("describe %s: %d endpoints in the answer, want 1", id, len(out.VpcEndpoints))
+	}
+	tags := map[string]string{}
+	for _, tg := range out.VpcEndpoints[0].Tags {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return tags, nil
+}
