@@ -23,7 +23,6 @@ const awsCallTimeout = 10 * time.Second
 type sdkClients struct {
 	ec2      *ec2.Client
 	sm       *secretsmanager.Client
-	events   *eventbridge.Client
 	accounts *awsvpc.Accounts // STS, and EC2 in other accounts and regions
 }
 
@@ -35,6 +34,9 @@ type sdkClients struct {
 type awsClients struct {
 	region string
 	get    func() *sdkClients
+	// events is built apart, on the first outcome published: a function
+	// that publishes none never builds it.
+	events func() *eventbridge.Client
 }
 
 func newAWSClients(memberRole string) (*awsClients, error) {
@@ -42,11 +44,11 @@ func newAWSClients(memberRole string) (*awsClients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &awsClients{region: cfg.Region, get: sync.OnceValue(func() *sdkClients {
+	events := sync.OnceValue(func() *eventbridge.Client { return eventbridge.NewFromConfig(cfg) })
+	return &awsClients{region: cfg.Region, events: events, get: sync.OnceValue(func() *sdkClients {
 		return &sdkClients{
-			ec2:    ec2.NewFromConfig(cfg),
-			sm:     secretsmanager.NewFromConfig(cfg),
-			events: eventbridge.NewFromConfig(cfg),
+			ec2: ec2.NewFromConfig(cfg),
+			sm:  secretsmanager.NewFromConfig(cfg),
 			// STS is asked only when an event names an account.
 			accounts: &awsvpc.Accounts{Config: cfg, STS: sts.NewFromConfig(cfg), RoleName: memberRole},
 		}
@@ -68,7 +70,7 @@ func (l lazyEC2) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns
 type lazyEvents struct{ c *awsClients }
 
 func (l lazyEvents) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
-	return l.c.get().events.PutEvents(ctx, in, optFns...)
+	return l.c.events().PutEvents(ctx, in, optFns...)
 }
 
 // lazySecrets is awsvpc.SecretsAPI on the client built on first use.
