@@ -141,6 +141,30 @@ func TestRunLifecycleScenario(t *testing.T) {
 	}
 }
 
+// make run with the sample for the seeded endpoint whose group is too
+// narrow registers it, and says what would keep applications out.
+func TestRunShowsConnectivityWarnings(t *testing.T) {
+	t.Parallel()
+	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
+	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := runCommand(ctx, []string{"run", "-bootstrap", bootstrap, "-rie", rie,
+		"-event", "../../events/manual-register-narrow-group.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"OK    vpce-", "is registered", "WARN  security-group-ports:", "TCP 27017 only", "WARN  single-availability-zone:", `"warnings": [`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "vpce-0d1e2f3a4b5c6d7e8") && !strings.Contains(out.String(), "vpce-0d1e2f3a4b5c6d7e8 →") {
+		t.Errorf("the placeholder reached the function:\n%s", out.String())
+	}
+}
+
 func TestRunUnknownScenario(t *testing.T) {
 	var out bytes.Buffer
 	if err := runCommand(context.Background(), []string{"run", "-scenario", "everything"}, &out); err == nil {
