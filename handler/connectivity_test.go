@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/atlasvpce/registrar/awsvpc"
 	"github.com/atlasvpce/registrar/internal/motoserver"
 )
@@ -345,5 +347,66 @@ func TestConnectivityWarningsOfReconcile(t *testing.T) {
 	}
 	if n := hs.aws.count("DescribeSecurityGroups") + hs.aws.count("DescribeSubnets"); n != 0 {
 		t.Errorf("a run that registers nothing made %d connectivity calls", n)
+	}
+}
+
+// In a member account the check reads that account's groups and subnets,
+// through the assumed role, and a batch reads once per account.
+func TestConnectivityWarningsInMemberAccounts(t *testing.T) {
+	t.Parallel()
+	hs := newHarness(t, harnessOptions{serviceName: uniqueServiceName(t), accounts: true,
+		config: func(c *Config) { c.AllowedAccountIDs = []string{memberAccount} }})
+	ctx := context.Background()
+	narrowIn := func(cfg aws.Config, vpcID string, subnets []string) string {
+		sg, err := motoserver.CreateSecurityGroup(ctx, cfg, vpcID, motoserver.Ingress{FromPort: 27017, ToPort: 27017})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := motoserver.CreateEndpoint(ctx, cfg, vpcID, subnets, hs.serviceName, "Interface", sg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	member := hs.memberConfig(memberAccount)
+	seeded, err := motoserver.Seed(ctx, member, motoserver.SeedInput{ServiceName: hs.serviceName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	memberNarrow := narrowIn(member, seeded.VPCID, seeded.SubnetIDs)
+	memberOneZone := narrowIn(member, seeded.VPCID, seeded.SubnetIDs[:1])
+	ownNarrow := narrowIn(hs.awsCfg, hs.seeded.VPCID, hs.seeded.SubnetIDs)
+	want := map[string][]string{
+		memberNarrow:  {WarningSecurityGroupPorts},
+		memberOneZone: {WarningSingleZone, WarningSecurityGroupPorts},
+		ownNarrow:     {WarningSecurityGroupPorts},
+	}
+
+	hs.aws.reset()
+	retry := hs.invokeBatch(sqsBatch(t,
+		createEventFrom(memberNarrow, memberAccount, motoserver.Region),
+		createEventFrom(memberOneZone, memberAccount, motoserver.Region),
+		createEventFrom(ownNarrow, ownAccount, motoserver.Region)), 30*time.Second)
+	if len(retry) != 0 {
+		t.Fatalf("records to deliver again: %v", retry)
+	}
+	// One read of each kind in each of the two accounts.
+	if g, s := hs.aws.count("DescribeSecurityGroups"), hs.aws.count("DescribeSubnets"); g != 2 || s != 2 {
+		t.Errorf("DescribeSecurityGroups %d, DescribeSubnets %d; want 2 and 2 (one per account)", g, s)
+	}
+	got := map[string][]string{}
+	for _, l := range hs.logLines() {
+		if l["outcome"] != OutcomeRegistered {
+			continue
+		}
+		id := l["vpcEndpointId"].(string)
+		got[id] = []string{}
+		ws, _ := l["warnings"].([]any)
+		for _, w := range ws {
+			got[id] = append(got[id], w.(map[string]any)["code"].(string))
+		}
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("warnings by endpoint = %v, want %v", got, want)
 	}
 }
