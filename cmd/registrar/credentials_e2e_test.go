@@ -18,11 +18,13 @@ import (
 )
 
 // signingRecorder sits in front of moto_server and notes the access key id
-// each AWS request was signed with (moto accepts any).
+// each AWS request was signed with (moto accepts any), and its operation
+// (X-Amz-Target; EC2's query protocol has none).
 type signingRecorder struct {
 	*httptest.Server
-	mu   sync.Mutex
-	keys []string
+	mu      sync.Mutex
+	keys    []string
+	targets []string
 }
 
 var sigV4Credential = regexp.MustCompile(`Credential=([A-Z0-9]+)/`)
@@ -42,11 +44,25 @@ func recordSigning(t *testing.T, target string) *signingRecorder {
 		}
 		r.mu.Lock()
 		r.keys = append(r.keys, key)
+		r.targets = append(r.targets, req.Header.Get("X-Amz-Target"))
 		r.mu.Unlock()
 		proxy.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.Close)
 	return r
+}
+
+// count is how many requests had X-Amz-Target target.
+func (r *signingRecorder) count(target string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, t := range r.targets {
+		if t == target {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *signingRecorder) signedWith() []string {

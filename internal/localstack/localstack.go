@@ -29,6 +29,10 @@
 //   - It serves one invocation at a time and crashes on a concurrent one, so
 //     the stack fronts it with a queue (Info.InvokeURL) that passes on one
 //     invocation at a time, whoever sends them.
+//   - With AWS_LAMBDA_MAX_CONCURRENCY set it runs in its Lambda Managed
+//     Instances mode instead, which serves invocations at once but starts
+//     the function only from /var/runtime, /var/task or /opt: the stack does
+//     not use it.
 //   - It writes the function's output to its stdout, and its own log (and
 //     its own crashes) to its stderr.
 //   - Its answer can come before the function's output for that invocation
