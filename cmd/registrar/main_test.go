@@ -94,6 +94,8 @@ func TestNewHandlerAWSSettings(t *testing.T) {
 		{name: "bad FIPS flag", change: map[string]string{"AWS_USE_FIPS_ENDPOINT": "yes"}, firstVar: "AWS_USE_FIPS_ENDPOINT"},
 		{name: "unreadable CA bundle", change: map[string]string{"AWS_CA_BUNDLE": "/nonexistent/ca.pem"}, firstVar: "AWS_CA_BUNDLE"},
 	}
+	// The invocations write their metrics lines to stdout; keep them out of the test's output.
+	defer captureStdout(t)()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			isolateAWS(t, lambdaEnv, tt.change)
