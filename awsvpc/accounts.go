@@ -127,7 +127,7 @@ func (a *Accounts) Endpoints(ctx context.Context, account, region string) (*Endp
 		cfg.Credentials = p
 	}
 	client := ec2.NewFromConfig(cfg)
-	e := &Endpoints{EC2: client, Tags: client, NotFoundWait: a.NotFoundWait}
+	e := &Endpoints{EC2: client, Network: client, Tags: client, NotFoundWait: a.NotFoundWait}
 	if a.lookups == nil {
 		a.lookups = map[[2]string]*Endpoints{}
 	}

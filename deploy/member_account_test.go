@@ -116,32 +116,34 @@ func TestMemberAccountAgreesWithTemplate(t *testing.T) {
 
 // With TagEndpoints, and only then, the member role may also create tags:
 // with atlas-registrar: keys, on VPC endpoints, as the function's own role.
+// Everything else it may do stays as it was.
 func TestMemberAccountTagEndpoints(t *testing.T) {
 	t.Parallel()
-	for _, on := range []bool{false, true} {
-		t.Run(fmt.Sprint(on), func(t *testing.T) {
-			t.Parallel()
-			s := deployedMember(t, memberAccount, "us-east-1", map[string]string{"TagEndpoints": fmt.Sprint(on), "AWS::Partition": "aws-cn"})
-			policies, _ := mustDig(t, mustResources(t, s)["MemberRole"], "Properties", "Policies").([]any)
-			var stmts []map[string]any
-			for _, p := range policies {
-				st, err := policyStatements(mustDig(t, p, "PolicyDocument"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				stmts = append(stmts, st...)
+	statements := func(on bool) []map[string]any {
+		s := deployedMember(t, memberAccount, "us-east-1", map[string]string{"TagEndpoints": fmt.Sprint(on), "AWS::Partition": "aws-cn"})
+		policies, _ := mustDig(t, mustResources(t, s)["MemberRole"], "Properties", "Policies").([]any)
+		var stmts []map[string]any
+		for _, p := range policies {
+			st, err := policyStatements(mustDig(t, p, "PolicyDocument"))
+			if err != nil {
+				t.Fatal(err)
 			}
-			want := []map[string]any{{"Sid": "DescribeVpcEndpoints", "Effect": "Allow", "Action": "ec2:DescribeVpcEndpoints", "Resource": "*"}}
-			if on {
-				want = append(want, map[string]any{
-					"Sid": "TagEndpointStatus", "Effect": "Allow", "Action": "ec2:CreateTags",
-					"Resource": "arn:aws-cn:ec2:*:*:vpc-endpoint/*", "Condition": statusTagKeysOnly,
-				})
-			}
-			if !reflect.DeepEqual(stmts, want) {
-				t.Errorf("member role statements = %#v, want %#v", stmts, want)
-			}
-		})
+			stmts = append(stmts, st...)
+		}
+		return stmts
+	}
+	off, on := statements(false), statements(true)
+	for _, st := range off {
+		if a, _ := stringList(st["Action"]); slices.Contains(a, "ec2:CreateTags") {
+			t.Errorf("without TagEndpoints the member role may create tags: %#v", st)
+		}
+	}
+	want := append(slices.Clone(off), map[string]any{
+		"Sid": "TagEndpointStatus", "Effect": "Allow", "Action": "ec2:CreateTags",
+		"Resource": "arn:aws-cn:ec2:*:*:vpc-endpoint/*", "Condition": statusTagKeysOnly,
+	})
+	if !reflect.DeepEqual(on, want) {
+		t.Errorf("member role statements with TagEndpoints = %#v, want %#v", on, want)
 	}
 }
 
@@ -202,8 +204,8 @@ func TestMemberAccountPlacement(t *testing.T) {
 	}
 }
 
-// The member role trusts the registrar function's role alone and allows
-// ec2:DescribeVpcEndpoints alone.
+// The member role trusts the registrar function's role alone and allows the
+// three EC2 reads alone: the endpoint, and its security groups and subnets.
 func TestMemberAccountMemberRole(t *testing.T) {
 	t.Parallel()
 	tpl := mustMemberTemplate(t)
@@ -227,6 +229,9 @@ func TestMemberAccountMemberRole(t *testing.T) {
 		"Principal": map[string]any{"AWS": centralRole},
 	}}, []map[string]any{{
 		"Sid": "DescribeVpcEndpoints", "Effect": "Allow", "Action": "ec2:DescribeVpcEndpoints", "Resource": "*",
+	}, {
+		"Sid": "DescribeEndpointNetwork", "Effect": "Allow", "Resource": "*",
+		"Action": []any{"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"},
 	}})
 	// No other resource may grant anything to it or anyone.
 	var iam []string

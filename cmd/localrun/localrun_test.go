@@ -117,17 +117,24 @@ func TestRunMissingBinaries(t *testing.T) {
 	}
 }
 
-// make run SCENARIO=lifecycle plays the whole life through the real binary
-// and says OK for every step.
-func TestRunLifecycleScenario(t *testing.T) {
-	t.Parallel()
+// runReal runs "localrun run" with args on the real binary under the
+// emulator, with short Atlas delays, and returns what it printed.
+func runReal(t *testing.T, args ...string) (*bytes.Buffer, error) {
+	t.Helper()
 	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
 	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := runCommand(ctx, []string{"run", "-scenario", "lifecycle", "-bootstrap", bootstrap, "-rie", rie,
-		"-event", "../../events/create-vpc-endpoint.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
+	err := runCommand(ctx, append([]string{"run", "-bootstrap", bootstrap, "-rie", rie, "-pending-acceptance", "50ms", "-pending", "50ms"}, args...), &out)
+	return &out, err
+}
+
+// make run SCENARIO=lifecycle plays the whole life through the real binary
+// and says OK for every step.
+func TestRunLifecycleScenario(t *testing.T) {
+	t.Parallel()
+	out, err := runReal(t, "-scenario", "lifecycle", "-event", "../../events/create-vpc-endpoint.json")
 	if err != nil {
 		t.Fatalf("run -scenario lifecycle: %v\n%s", err, out.String())
 	}
@@ -138,6 +145,24 @@ func TestRunLifecycleScenario(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "FAIL") {
 		t.Errorf("output reports a failure:\n%s", out.String())
+	}
+}
+
+// make run with the sample for the seeded endpoint whose group is too
+// narrow registers it, and says what would keep applications out.
+func TestRunShowsConnectivityWarnings(t *testing.T) {
+	t.Parallel()
+	out, err := runReal(t, "-event", "../../events/manual-register-narrow-group.json")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"OK    vpce-", "is registered", "WARN  security-group-ports:", "TCP 27017 only", "WARN  single-availability-zone:", `"warnings": [`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "vpce-0d1e2f3a4b5c6d7e8") && !strings.Contains(out.String(), "vpce-0d1e2f3a4b5c6d7e8 →") {
+		t.Errorf("the placeholder reached the function:\n%s", out.String())
 	}
 }
 
