@@ -74,7 +74,7 @@ func TestPublishReachesARuleTarget(t *testing.T) {
 	for i := range n {
 		outs = append(outs, outcome(i))
 	}
-	outs[3].Warnings = []handler.Warning{{Code: "SECURITY_GROUP_PORTS", Message: "no inbound rule allows 1024-65535"}}
+	outs[3].Warnings = []handler.Warning{{Code: handler.WarningSecurityGroupPorts, Message: "no inbound rule allows 1024-65535"}}
 	r.Report(ctx, outs)
 	if c, e := events.calls.Load(), events.entries.Load(); c != 2 || e != n {
 		t.Errorf("%d PutEvents calls with %d entries, want 2 with %d", c, e, n)
@@ -271,8 +271,8 @@ func TestMessage(t *testing.T) {
 	}{
 		{"available", handler.EndpointOutcome{TagStatus: handler.TagStatusAvailable}, []string{"AVAILABLE in Atlas"}},
 		{"available with warnings", handler.EndpointOutcome{TagStatus: handler.TagStatusAvailable,
-			Warnings: []handler.Warning{{Code: "SECURITY_GROUP_PORTS"}, {Code: "SINGLE_ZONE"}}},
-			[]string{"AVAILABLE in Atlas but applications may not connect: SECURITY_GROUP_PORTS SINGLE_ZONE - see the warnings in the outcome event"}},
+			Warnings: []handler.Warning{{Code: handler.WarningSecurityGroupPorts}, {Code: handler.WarningSingleZone}}},
+			[]string{"AVAILABLE in Atlas but applications may not connect: security-group-ports single-availability-zone - see the warnings in the outcome event"}},
 		{"pending", handler.EndpointOutcome{TagStatus: handler.TagStatusPending, ConnectionStatus: "PENDING_ACCEPTANCE"},
 			[]string{"PENDING_ACCEPTANCE", "- it resumes on the next delivery or reconcile: nothing to do"}},
 		{"failed, Atlas's message cut, the advice whole", handler.EndpointOutcome{TagStatus: handler.TagStatusFailed, AtlasError: long, Reason: "unused"},
