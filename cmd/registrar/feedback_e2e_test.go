@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,31 @@ func TestE2EOwnerFeedback(t *testing.T) {
 		ConnectionStatus: atlas.StatusAvailable, Warnings: ev.Detail.Warnings}
 	if ev.Detail.Warnings == nil || ev.Detail.Reason != "" || !equalDetail(ev.Detail, want) {
 		t.Errorf("event detail = %+v, want %+v", ev.Detail, want)
+	}
+
+	// An endpoint in one zone behind a group that allows 27017 only: its
+	// owners read the warnings' codes in its tag, and the warnings in the event.
+	if res := invoke(t, s, fixture(t, s, "manual-register-narrow-group.json")); res.Outcome != handler.OutcomeRegistered || len(res.Warnings) == 0 {
+		t.Fatalf("result %+v, want registered with warnings", res)
+	}
+	tags, err = motoserver.EndpointTags(ctx, awsConfig(t, s), s.NarrowEndpointID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{handler.WarningSecurityGroupPorts, handler.WarningSingleZone} {
+		if !strings.Contains(tags[feedback.TagMessage], code) {
+			t.Errorf("%s = %q, want the code %s", feedback.TagMessage, tags[feedback.TagMessage], code)
+		}
+	}
+	if bodies, err = motoserver.Receive(rctx, awsConfig(t, s), queue, 1); err != nil {
+		t.Fatal(err)
+	}
+	ev.Detail = feedback.Detail{}
+	if err := json.Unmarshal([]byte(bodies[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Detail.VPCEndpointID != s.NarrowEndpointID || len(ev.Detail.Warnings) != 2 {
+		t.Errorf("event detail = %+v, want the narrow endpoint with its two warnings", ev.Detail)
 	}
 }
 
