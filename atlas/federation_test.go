@@ -171,9 +171,15 @@ func TestFederationErrors(t *testing.T) {
 		want string
 	}{
 		{"region without DNS name", func(c *atlas.Client) error { _, err := c.CreateDataFederationEndpoint(t.Context(), noDNS); return err }, "go together"},
-		{"AWS region form", func(c *atlas.Client) error { _, err := c.CreateDataFederationEndpoint(t.Context(), awsForm); return err }, "US_EAST_1"},
+		{"AWS region form", func(c *atlas.Client) error {
+			_, err := c.CreateDataFederationEndpoint(t.Context(), awsForm)
+			return err
+		}, "US_EAST_1"},
 		{"legacy id on create", func(c *atlas.Client) error { _, err := c.CreateDataFederationEndpoint(t.Context(), legacy); return err }, "interface endpoint id"},
-		{"bad id on get", func(c *atlas.Client) error { _, err := c.GetDataFederationEndpoint(t.Context(), "vpce-../x"); return err }, "interface endpoint id"},
+		{"bad id on get", func(c *atlas.Client) error {
+			_, err := c.GetDataFederationEndpoint(t.Context(), "vpce-../x")
+			return err
+		}, "interface endpoint id"},
 		{"bad id on delete", func(c *atlas.Client) error { return c.DeleteDataFederationEndpoint(t.Context(), "") }, "interface endpoint id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
