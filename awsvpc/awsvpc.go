@@ -68,6 +68,9 @@ type Endpoint struct {
 	OwnerID     string
 	SubnetIDs   []string
 	Tags        map[string]string // from the same DescribeVpcEndpoints answer
+	// DNSNames are the endpoint's DNS names in EC2's order; Atlas Data
+	// Federation takes the first.
+	DNSNames []string
 }
 
 // Endpoints looks up VPC endpoints.
@@ -162,7 +165,18 @@ func toEndpoint(v ec2types.VpcEndpoint) Endpoint {
 		OwnerID:     aws.ToString(v.OwnerId),
 		SubnetIDs:   slices.Clone(v.SubnetIds),
 		Tags:        tags(v.Tags),
+		DNSNames:    dnsNames(v.DnsEntries),
 	}
+}
+
+func dnsNames(es []ec2types.DnsEntry) []string {
+	var out []string
+	for _, e := range es {
+		if n := aws.ToString(e.DnsName); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func tags(ts []ec2types.Tag) map[string]string {

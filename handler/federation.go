@@ -1,8 +1,12 @@
 package handler
 
 import (
+	"context"
 	"slices"
 	"strings"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/awsvpc"
 )
 
 // Atlas Data Federation (federated database instances and online archives)
@@ -86,4 +90,111 @@ func isAWSRegion(s string) bool {
 	}
 	last := parts[len(parts)-1]
 	return last != "" && allBytes(last, isDigit)
+}
+
+// federated is what a task knows of a Data Federation entry beyond its id:
+// what a POST sends. Both are empty for a task that only deletes.
+type federated struct {
+	region  string // AWS form, us-east-1
+	dnsName string // the endpoint's first DNS name
+}
+
+// federationComment is the comment each entry is posted with, so that a
+// person reading the project's list knows who added it.
+const federationComment = "registered by atlas-vpce-registrar"
+
+// atlasProjects are the projects the function builds clients for: the
+// cluster projects and the Data Federation project.
+func (h *Handler) atlasProjects() []string {
+	p := h.cfg.DataFederationProjectID
+	if p == "" || slices.Contains(h.cfg.ProjectIDs, p) {
+		return h.cfg.ProjectIDs
+	}
+	return append(slices.Clip(h.cfg.ProjectIDs), p)
+}
+
+// federationSkip says why an endpoint toward a Data Federation service is
+// not registered, or "" (also for every other endpoint). It marks the
+// result's kind. No Atlas call is made for a skipped endpoint.
+func (h *Handler) federationSkip(ep *awsvpc.Endpoint, res *Result) string {
+	region := h.cfg.federationRegion(ep.ServiceName)
+	if region == "" {
+		return ""
+	}
+	res.Kind = KindDataFederation
+	switch {
+	case h.cfg.DataFederationProjectID == "":
+		return "it points at MongoDB's Data Federation service for " + region +
+			", and ATLAS_DATA_FEDERATION_PROJECT_ID is empty: no project is set to list it in"
+	case len(ep.DNSNames) == 0:
+		return "EC2 shows no DNS name for it (an interface endpoint gets them with a subnet), " +
+			"and Atlas Data Federation needs its first DNS name with its region"
+	}
+	return ""
+}
+
+// newFederationTask makes the task for a Data Federation entry in the Data
+// Federation project; ep gives what a POST sends, nil for a task that only
+// deletes.
+func (h *Handler) newFederationTask(apis clients, ep *awsvpc.Endpoint, id string, first func(*task) func(context.Context)) *task {
+	p := h.cfg.DataFederationProjectID
+	t := h.newTask(apis[p], p, "", id, first)
+	t.fed = &federated{}
+	if ep != nil && len(ep.DNSNames) > 0 {
+		t.fed.region, t.fed.dnsName = serviceRegion(ep.ServiceName), ep.DNSNames[0]
+	}
+	return t
+}
+
+// The task reaches its entry through read, write and remove, the one place
+// the two kinds of entry differ in Atlas's API. A Data Federation entry is
+// shown to the state machine in an interface endpoint's terms: its status
+// (PENDING, OK, FAILED, DELETING) as the connection status, which ready and
+// failed read.
+
+func (t *task) noun() string {
+	if t.fed != nil {
+		return "data federation endpoint"
+	}
+	return "interface endpoint"
+}
+
+func (t *task) read(ctx context.Context) (*atlas.InterfaceEndpoint, error) {
+	if t.fed == nil {
+		return t.api.GetInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	}
+	e, err := t.api.GetDataFederationEndpoint(ctx, t.endpointID)
+	if err != nil {
+		return nil, err
+	}
+	return asInterfaceEndpoint(e), nil
+}
+
+// write posts the entry. For a Data Federation entry a POST is an upsert,
+// so there is no ErrConflict; Atlas answers with the list's first page, and
+// nil comes back when the entry is not on it.
+func (t *task) write(ctx context.Context) (*atlas.InterfaceEndpoint, error) {
+	if t.fed == nil {
+		return t.api.CreateInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	}
+	e := atlas.DataFederationEndpoint{EndpointID: t.endpointID, Provider: atlas.ProviderAWS, Type: atlas.TypeDataLake, Comment: federationComment}
+	if t.fed.dnsName != "" {
+		e.Region, e.CustomerEndpointDNSName = atlas.RegionName(t.fed.region), t.fed.dnsName
+	}
+	created, err := t.api.CreateDataFederationEndpoint(ctx, e)
+	if err != nil || created == nil {
+		return nil, err
+	}
+	return asInterfaceEndpoint(created), nil
+}
+
+func (t *task) remove(ctx context.Context) error {
+	if t.fed == nil {
+		return t.api.DeleteInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	}
+	return t.api.DeleteDataFederationEndpoint(ctx, t.endpointID)
+}
+
+func asInterfaceEndpoint(e *atlas.DataFederationEndpoint) *atlas.InterfaceEndpoint {
+	return &atlas.InterfaceEndpoint{ID: e.EndpointID, ConnectionStatus: e.Status, ErrorMessage: e.ErrorMessage}
 }

@@ -1,0 +1,211 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/atlas/atlastest"
+	"github.com/atlasvpce/registrar/awsvpc"
+)
+
+// dfProject is the Data Federation project of the tests, apart from the
+// cluster project, as the function allows.
+const dfProject = "5f00000000000000000000df"
+
+// newFederationHarness seeds moto with an interface endpoint toward a Data
+// Federation service (a name of the test's own, set through
+// ATLAS_DATA_FEDERATION_SERVICES, so that listing by service name sees only
+// the test's endpoints) and serves dfProject in the fake. With off the Data
+// Federation project is left empty.
+func newFederationHarness(t *testing.T, off bool, o harnessOptions) *harness {
+	t.Helper()
+	service := uniqueServiceName(t)
+	o.serviceName = service
+	// The cluster project keeps a service of another name.
+	o.fake.Services = []atlas.EndpointService{{ID: atlastest.DefaultServiceID, EndpointServiceName: uniqueServiceName(t), InterfaceEndpoints: []string{companionID}}}
+	o.fake.Projects = append(o.fake.Projects, atlastest.Project{ID: dfProject, DataFederation: o.fake.DataFederation})
+	o.fake.DataFederation = nil
+	cfg := o.config
+	o.config = func(c *Config) {
+		c.DataFederationServices = map[string]string{"us-east-1": service}
+		if !off {
+			c.DataFederationProjectID = dfProject
+		}
+		if cfg != nil {
+			cfg(c)
+		}
+	}
+	return newHarness(t, o)
+}
+
+// federationEntry is the fake's entry for id in dfProject.
+func (hs *harness) federationEntry(id string) (atlas.DataFederationEndpoint, bool) {
+	for _, e := range hs.fake.DataFederationEndpoints(dfProject) {
+		if e.EndpointID == id {
+			return e, true
+		}
+	}
+	return atlas.DataFederationEndpoint{}, false
+}
+
+// firstDNSName is what EC2 shows as the endpoint's first DNS name.
+func (hs *harness) firstDNSName(id string) string {
+	hs.t.Helper()
+	ep, err := (&awsvpc.Endpoints{EC2: hs.ec2}).DescribeEndpoint(context.Background(), id)
+	if err != nil || len(ep.DNSNames) == 0 {
+		hs.t.Fatalf("describe %s: %+v, %v", id, ep, err)
+	}
+	return ep.DNSNames[0]
+}
+
+func TestFederationRegister(t *testing.T) {
+	t.Parallel()
+	for _, v := range []atlas.Version{atlas.V2, atlas.V1} {
+		t.Run(string(v), func(t *testing.T) {
+			t.Parallel()
+			hs := newFederationHarness(t, false, harnessOptions{version: v})
+			id := hs.seeded.EndpointID
+			res, err := hs.invoke(hs.event(), 30*time.Second)
+			if err != nil {
+				t.Fatalf("Handle() error = %v", err)
+			}
+			if res.Outcome != OutcomeRegistered || res.Kind != KindDataFederation || res.ProjectID != dfProject ||
+				res.EndpointServiceID != "" || res.ConnectionStatus != atlas.StatusOK || res.Attempts != 1 {
+				t.Errorf("Handle() = %+v", res)
+			}
+			e, ok := hs.federationEntry(id)
+			if !ok || e.Status != atlas.StatusOK || e.Region != "US_EAST_1" || e.CustomerEndpointDNSName != hs.firstDNSName(id) ||
+				e.Type != atlas.TypeDataLake || e.Provider != atlas.ProviderAWS || !strings.Contains(e.Comment, "atlas-vpce-registrar") {
+				t.Errorf("entry %+v (present %v)", e, ok)
+			}
+			// Read first (404), one POST, then polls, all on v2 whatever ATLAS_API_VERSION says;
+			// the cluster project's services are never listed.
+			if got := hs.atlasCalls("post"); got != 1 {
+				t.Errorf("POSTs = %d, want 1", got)
+			}
+			for _, r := range hs.fake.Requests() {
+				if r.Authenticated && !strings.HasPrefix(r.Path, "/api/atlas/v2/groups/"+dfProject+"/privateNetworkSettings/endpointIds") {
+					t.Errorf("request %s %s is not to the Data Federation list", r.Method, r.Path)
+				}
+			}
+			line := hs.logLines()[len(hs.logLines())-1]
+			if line["kind"] != KindDataFederation || line["outcome"] != OutcomeRegistered || line["projectId"] != dfProject {
+				t.Errorf("log line %v", line)
+			}
+			if m := hs.oneMetricsLine(); m.root["kind"] != KindDataFederation || m.root[DimensionProject] != dfProject {
+				t.Errorf("metrics line %s", m.raw)
+			}
+
+			// Re-delivered: one GET, no write.
+			hs.fake.ResetRequests()
+			res, err = hs.invoke(hs.event(), 30*time.Second)
+			if err != nil || res.Outcome != OutcomeAlreadyRegistered || res.Kind != KindDataFederation {
+				t.Fatalf("re-delivery: %+v, %v", res, err)
+			}
+			if hs.atlasWrites() != 0 || hs.atlasCalls("get") != 1 {
+				t.Errorf("re-delivery made %d writes and %d GETs, want 0 and 1", hs.atlasWrites(), hs.atlasCalls("get"))
+			}
+		})
+	}
+}
+
+// A FAILED entry is deleted and posted again, within ATLAS_MAX_ATTEMPTS; no
+// service is read before the delete: the service is MongoDB's.
+func TestFederationFailedRetried(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		maxAttempts int
+		wantErr     bool
+	}{
+		{"second attempt succeeds", 3, false},
+		{"no attempt left", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hs := newFederationHarness(t, false, harnessOptions{config: func(c *Config) { c.MaxAttempts = tc.maxAttempts }})
+			id := hs.seeded.EndpointID
+			hs.fake.FailDataFederation("Endpoint "+id+" could not be approved", id)
+			res, err := hs.invoke(hs.event(), 30*time.Second)
+			if tc.wantErr {
+				var rf *RegistrationFailedError
+				if !errors.As(err, &rf) || rf.ProjectID != dfProject || rf.LastStatus != atlas.StatusFailed || !strings.Contains(rf.LastError, "could not be approved") {
+					t.Fatalf("err = %v, want a RegistrationFailedError naming the FAILED status", err)
+				}
+				if _, ok := hs.federationEntry(id); ok {
+					t.Errorf("the failed entry was left in the list")
+				}
+				return
+			}
+			if err != nil || res.Outcome != OutcomeRegistered || res.Attempts != 2 || res.ConnectionStatus != atlas.StatusOK {
+				t.Fatalf("Handle() = %+v, %v; want registered at the second attempt", res, err)
+			}
+			if hs.atlasCalls("delete") != 1 || hs.atlasCalls("post") != 2 || hs.atlasCalls("service") != 0 {
+				t.Errorf("DELETEs %d, POSTs %d, service reads %d; want 1, 2, 0", hs.atlasCalls("delete"), hs.atlasCalls("post"), hs.atlasCalls("service"))
+			}
+			if !strings.Contains(hs.logs.String(), "could not be approved") {
+				t.Errorf("the log does not name Atlas's errorMessage:\n%s", hs.logs)
+			}
+		})
+	}
+}
+
+// With ATLAS_DATA_FEDERATION_PROJECT_ID empty, nothing is called in Atlas
+// (nor is the secret read), and the reason names the variable. The opt-out
+// tag applies as to every endpoint.
+func TestFederationIgnored(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, want string
+		off, tag   bool
+	}{
+		{"no project", "ATLAS_DATA_FEDERATION_PROJECT_ID", true, false},
+		{"opt-out tag", OptOutTag + "=" + OptOutValue, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hs := newFederationHarness(t, tc.off, harnessOptions{})
+			if tc.tag {
+				if _, err := ec2.NewFromConfig(hs.awsCfg).CreateTags(context.Background(), &ec2.CreateTagsInput{
+					Resources: []string{hs.seeded.EndpointID}, Tags: []ec2types.Tag{{Key: aws.String(OptOutTag), Value: aws.String(OptOutValue)}},
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := hs.invoke(hs.event(), 30*time.Second)
+			if err != nil || res.Outcome != OutcomeIgnored || !strings.Contains(res.Reason, tc.want) {
+				t.Fatalf("Handle() = %+v, %v; want ignored naming %s", res, err, tc.want)
+			}
+			if tc.off && res.Kind != KindDataFederation {
+				t.Errorf("kind %q", res.Kind)
+			}
+			if n := len(hs.fake.Requests()); n != 0 {
+				t.Errorf("%d Atlas requests", n)
+			}
+			if n := hs.aws.count("GetSecretValue"); n != 0 {
+				t.Errorf("the secret was read %d times", n)
+			}
+		})
+	}
+}
+
+// A 403 names the Data Federation project.
+func TestFederationForbiddenNamesProject(t *testing.T) {
+	t.Parallel()
+	hs := newFederationHarness(t, false, harnessOptions{})
+	hs.fake.InjectFault(atlastest.Fault{Method: http.MethodPost, PathContains: "/endpointIds", Status: 403, Times: -1})
+	_, err := hs.invoke(hs.event(), 30*time.Second)
+	var ae *AtlasError
+	if !errors.As(err, &ae) || ae.ProjectID != dfProject || !errors.Is(err, atlas.ErrUnauthorized) || !strings.Contains(err.Error(), dfProject) {
+		t.Fatalf("err = %v, want an AtlasError naming project %s", err, dfProject)
+	}
+}
