@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -197,4 +198,36 @@ func (t *task) remove(ctx context.Context) error {
 
 func asInterfaceEndpoint(e *atlas.DataFederationEndpoint) *atlas.InterfaceEndpoint {
 	return &atlas.InterfaceEndpoint{ID: e.EndpointID, ConnectionStatus: e.Status, ErrorMessage: e.ErrorMessage}
+}
+
+func (t *task) kind() string {
+	if t.fed != nil {
+		return KindDataFederation
+	}
+	return KindCluster
+}
+
+// federationLists reports whether the Data Federation project lists id; it
+// asks only when there is such a project.
+func (h *Handler) federationLists(ctx context.Context, apis clients, id string) (bool, error) {
+	p := h.cfg.DataFederationProjectID
+	if p == "" {
+		return false, nil
+	}
+	_, err := apis[p].GetDataFederationEndpoint(ctx, id)
+	switch {
+	case errors.Is(err, atlas.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, atlasFailure("get data federation endpoint", id, p, err)
+	}
+	return true, nil
+}
+
+// federationNotListed completes a "not registered" reason.
+func (h *Handler) federationNotListed() string {
+	if h.cfg.DataFederationProjectID == "" {
+		return ""
+	}
+	return ", nor does the Data Federation endpoint list of project " + h.cfg.DataFederationProjectID
 }

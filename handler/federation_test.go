@@ -209,3 +209,80 @@ func TestFederationForbiddenNamesProject(t *testing.T) {
 		t.Fatalf("err = %v, want an AtlasError naming project %s", err, dfProject)
 	}
 }
+
+// newRegisteredFederationHarness is newFederationHarness with the seeded
+// endpoint already OK in the Data Federation list.
+func newRegisteredFederationHarness(t *testing.T) *harness {
+	t.Helper()
+	hs := newFederationHarness(t, false, harnessOptions{})
+	c, err := atlas.NewClient(atlas.Config{BaseURL: hs.fake.URL, ProjectID: dfProject}, atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := hs.seeded.EndpointID
+	if _, err := c.CreateDataFederationEndpoint(context.Background(), atlas.DataFederationEndpoint{EndpointID: id}); err != nil {
+		t.Fatal(err)
+	}
+	for e, _ := hs.federationEntry(id); e.Status != atlas.StatusOK; e, _ = hs.federationEntry(id) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	hs.fake.ResetRequests()
+	return hs
+}
+
+// Deleted in EC2, the entry is deleted from the list (by a delete event or
+// by hand); still live in EC2, it is kept with no Atlas call; a retry finds
+// it not registered.
+func TestFederationDeregister(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		deleted bool
+		payload func(id string) []byte
+		want    []string // outcomes of successive invocations
+	}{
+		{"delete event", true, func(id string) []byte { return deleteEvent(id) }, []string{OutcomeDeregistered, OutcomeNotRegistered}},
+		{"manual", true, func(id string) []byte { return []byte(`{"action":"deregister","vpcEndpointId":"` + id + `"}`) }, []string{OutcomeDeregistered}},
+		{"still live in EC2", false, func(id string) []byte { return deleteEvent(id) }, []string{OutcomeKept}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hs := newRegisteredFederationHarness(t)
+			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: time.Hour}
+			id := hs.seeded.EndpointID
+			if tc.deleted {
+				hs.deleteInEC2(id)
+			}
+			for i, want := range tc.want {
+				res, err := hs.invoke(tc.payload(id), 30*time.Second)
+				if err != nil {
+					t.Fatalf("invocation %d: %v", i, err)
+				}
+				r := endpointOutcome(res, id)
+				if res.Outcome != OutcomeProcessed || r.Outcome != want {
+					t.Fatalf("invocation %d: %+v, want %s", i, r, want)
+				}
+				if want == OutcomeDeregistered && (r.Kind != KindDataFederation || r.ProjectID != dfProject) {
+					t.Errorf("invocation %d: %+v, want kind %s in project %s", i, r, KindDataFederation, dfProject)
+				}
+				if want == OutcomeNotRegistered && !strings.Contains(r.Reason, "Data Federation endpoint list of project "+dfProject) {
+					t.Errorf("reason %q does not name the Data Federation list", r.Reason)
+				}
+			}
+			_, listed := hs.federationEntry(id)
+			if listed == tc.deleted {
+				t.Errorf("listed after: %v", listed)
+			}
+			wantDeletes := 0
+			if tc.deleted {
+				wantDeletes = 1
+			}
+			if n := hs.atlasCalls("delete"); n != wantDeletes {
+				t.Errorf("DELETEs = %d, want %d", n, wantDeletes)
+			}
+			if !tc.deleted && len(hs.fake.Requests()) != 0 {
+				t.Errorf("%d Atlas requests for an endpoint EC2 still shows", len(hs.fake.Requests()))
+			}
+		})
+	}
+}
