@@ -286,3 +286,87 @@ func TestFederationDeregister(t *testing.T) {
 		})
 	}
 }
+
+// Reconcile compares the Data Federation list with the live endpoints toward
+// the Data Federation service: a missing one is registered, a FAILED one is
+// registered again, one with no live endpoint is an orphan (deleted only
+// with RECONCILE_DELETE_ORPHANS), one with no region is kept. A dry run
+// reports the same plan and writes nothing.
+func TestFederationReconcile(t *testing.T) {
+	t.Parallel()
+	const orphan, noRegion = "vpce-0d0000000000000d1", "vpce-0d0000000000000d2"
+	for _, tc := range []struct {
+		name          string
+		dryRun        bool
+		deleteOrphans bool
+		want          map[string]string // by role: failed, missing, orphan, noRegion
+		writes        int
+	}{
+		{"dry run", true, false, map[string]string{"failed": OutcomeWouldReRegister, "missing": OutcomeWouldRegister, "orphan": OutcomeOrphan, "noRegion": OutcomeKept}, 0},
+		{"dry run deleting orphans", true, true, map[string]string{"failed": OutcomeWouldReRegister, "missing": OutcomeWouldRegister, "orphan": OutcomeWouldDeregister, "noRegion": OutcomeKept}, 0},
+		// A DELETE and a POST for the failed one, a POST for the missing one.
+		{"run", false, false, map[string]string{"failed": OutcomeReRegistered, "missing": OutcomeRegistered, "orphan": OutcomeOrphan, "noRegion": OutcomeKept}, 3},
+		{"run deleting orphans", false, true, map[string]string{"failed": OutcomeReRegistered, "missing": OutcomeRegistered, "orphan": OutcomeDeregistered, "noRegion": OutcomeKept}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hs := newFederationHarness(t, false, harnessOptions{
+				fake: atlastest.Options{DataFederation: []atlas.DataFederationEndpoint{
+					{EndpointID: orphan, Region: "US_EAST_1", CustomerEndpointDNSName: orphan + ".example"},
+					{EndpointID: noRegion},
+				}},
+				config: func(c *Config) { c.ReconcileDeleteOrphans = tc.deleteOrphans },
+			})
+			failedID, missing := hs.seeded.EndpointID, hs.newEndpoint()
+			hs.fake.FailDataFederation("could not be approved", failedID)
+			c, err := atlas.NewClient(atlas.Config{BaseURL: hs.fake.URL, ProjectID: dfProject}, atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.CreateDataFederationEndpoint(context.Background(), atlas.DataFederationEndpoint{EndpointID: failedID}); err != nil {
+				t.Fatal(err)
+			}
+			for e, _ := hs.federationEntry(failedID); e.Status != atlas.StatusFailed; e, _ = hs.federationEntry(failedID) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			hs.fake.ResetRequests()
+
+			payload := `{"action":"reconcile"}`
+			if tc.dryRun {
+				payload = `{"action":"reconcile","dryRun":true}`
+			}
+			res, err := hs.invoke([]byte(payload), 30*time.Second)
+			if err != nil {
+				t.Fatalf("reconcile: %v", err)
+			}
+			ids := map[string]string{"failed": failedID, "missing": missing, "orphan": orphan, "noRegion": noRegion}
+			for role, want := range tc.want {
+				r := endpointOutcome(res, ids[role])
+				if r.Outcome != want || r.Kind != KindDataFederation || r.ProjectID != dfProject {
+					t.Errorf("%s: %+v, want %s", role, r, want)
+				}
+			}
+			if n := hs.atlasWrites(); n != tc.writes {
+				t.Errorf("writes = %d, want %d", n, tc.writes)
+			}
+			if tc.dryRun {
+				return
+			}
+			for role, listed := range map[string]bool{"failed": true, "missing": true, "orphan": !tc.deleteOrphans, "noRegion": true} {
+				e, ok := hs.federationEntry(ids[role])
+				if ok != listed || (ok && role != "noRegion" && role != "orphan" && e.Status != atlas.StatusOK) {
+					t.Errorf("%s: %+v (listed %v), want listed %v and OK", role, e, ok, listed)
+				}
+			}
+			if e, _ := hs.federationEntry(missing); e.CustomerEndpointDNSName != hs.firstDNSName(missing) || e.Region != "US_EAST_1" {
+				t.Errorf("registered entry %+v", e)
+			}
+			// A second run finds nothing to do.
+			hs.fake.ResetRequests()
+			res, err = hs.invoke([]byte(payload), 30*time.Second)
+			if err != nil || endpointOutcome(res, missing).Outcome != OutcomeAlreadyRegistered || endpointOutcome(res, failedID).Outcome != OutcomeAlreadyRegistered || hs.atlasWrites() != 0 {
+				t.Errorf("second run: %+v, %v, %d writes", res, err, hs.atlasWrites())
+			}
+		})
+	}
+}

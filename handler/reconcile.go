@@ -26,8 +26,9 @@ type planned struct {
 	start func(*task) func(context.Context) // nil: nothing to do
 	// done is the outcome the action reports when it succeeds.
 	done   string
-	ec2    EndpointLookup // the account and region the endpoint was found in
-	orphan bool           // in Atlas with no live VPC endpoint in the accounts searched
+	ec2    EndpointLookup   // the account and region the endpoint was found in
+	orphan bool             // in Atlas with no live VPC endpoint in the accounts searched
+	ep     *awsvpc.Endpoint // the live VPC endpoint, if any: a Data Federation POST sends its DNS name
 }
 
 func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error {
@@ -74,7 +75,7 @@ func (h *Handler) emitReconcileCounts(ctx context.Context, plan []*planned) {
 			reRegistered[p.ProjectID]++
 		}
 	}
-	for _, project := range h.cfg.ProjectIDs {
+	for _, project := range h.atlasProjects() {
 		if err := h.EmitCounts(ctx, project,
 			Count{Name: MetricReconcileOrphans, Value: orphans[project]},
 			Count{Name: MetricReconcileReRegistered, Value: reRegistered[project]},
@@ -131,7 +132,11 @@ func (h *Handler) plan(ctx context.Context, apis clients, failed map[string]erro
 		}
 		plan = append(plan, h.planService(svc, aws, inAtlas)...)
 	}
-	return plan, nil
+	fed, err := h.planFederation(ctx, apis, accounts, failed)
+	if err != nil {
+		return nil, err
+	}
+	return append(plan, fed...), nil
 }
 
 // servedAccounts are the accounts reconcile searches: the function's own
@@ -265,7 +270,7 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 	for _, id := range ids {
 		ie := inAtlas[id]
 		ep := aws.endpoints[id]
-		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID}, ec2: aws.lookups[id]}
+		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID, Kind: KindCluster}, ec2: aws.lookups[id]}
 		out = append(out, p)
 		switch {
 		case inAWS[id] && optedOut(&ep) != "" && (ie == nil || ie.ConnectionStatus != atlas.StatusAvailable):
@@ -352,7 +357,12 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 		if p.start == nil {
 			continue
 		}
-		t := h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		var t *task
+		if p.Kind == KindDataFederation {
+			t = h.newFederationTask(apis, p.ep, p.VPCEndpointID, p.start)
+		} else {
+			t = h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		}
 		t.ec2 = p.ec2
 		tasks = append(tasks, t)
 		byTask[t] = p
