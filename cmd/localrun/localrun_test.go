@@ -147,3 +147,27 @@ func TestRunUnknownScenario(t *testing.T) {
 		t.Error("an unknown scenario was accepted")
 	}
 }
+
+// make run SCENARIO=data-federation registers a Data Federation endpoint and
+// deregisters it, through the real binary.
+func TestRunDataFederationScenario(t *testing.T) {
+	t.Parallel()
+	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
+	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := runCommand(ctx, []string{"run", "-scenario", "data-federation", "-bootstrap", bootstrap, "-rie", rie,
+		"-event", "../../events/create-vpc-endpoint-data-federation.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
+	if err != nil {
+		t.Fatalf("run -scenario data-federation: %v\n%s", err, out.String())
+	}
+	for i := 1; i <= 3; i++ {
+		if !strings.Contains(out.String(), fmt.Sprintf("OK    step %d:", i)) {
+			t.Errorf("step %d did not end OK:\n%s", i, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "FAIL") || !strings.Contains(out.String(), `"kind": "data-federation"`) {
+		t.Errorf("output reports a failure or no data-federation kind:\n%s", out.String())
+	}
+}
