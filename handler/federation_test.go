@@ -82,6 +82,12 @@ func TestFederationRegister(t *testing.T) {
 				res.EndpointServiceID != "" || res.ConnectionStatus != atlas.StatusOK || res.Attempts != 1 {
 				t.Errorf("Handle() = %+v", res)
 			}
+			// The counts docs/data-federation.md gives.
+			if hs.atlasCalls("post") != 1 || hs.atlasCalls("list") != 0 || hs.atlasCalls("get") < 2 ||
+				hs.aws.count("GetSecretValue") != 1 || hs.aws.count("DescribeVpcEndpoints") != 1 {
+				t.Errorf("POSTs %d, lists %d, GETs %d, secret reads %d, describes %d; want 1, 0, at least 2, 1, 1",
+					hs.atlasCalls("post"), hs.atlasCalls("list"), hs.atlasCalls("get"), hs.aws.count("GetSecretValue"), hs.aws.count("DescribeVpcEndpoints"))
+			}
 			e, ok := hs.federationEntry(id)
 			if !ok || e.Status != atlas.StatusOK || e.Region != "US_EAST_1" || e.CustomerEndpointDNSName != hs.firstDNSName(id) ||
 				e.Type != atlas.TypeDataLake || e.Provider != atlas.ProviderAWS || !strings.Contains(e.Comment, "atlas-vpce-registrar") {
@@ -89,9 +95,6 @@ func TestFederationRegister(t *testing.T) {
 			}
 			// Read first (404), one POST, then polls, all on v2 whatever ATLAS_API_VERSION says;
 			// the cluster project's services are never listed.
-			if got := hs.atlasCalls("post"); got != 1 {
-				t.Errorf("POSTs = %d, want 1", got)
-			}
 			for _, r := range hs.fake.Requests() {
 				if r.Authenticated && !strings.HasPrefix(r.Path, "/api/atlas/v2/groups/"+dfProject+"/privateNetworkSettings/endpointIds") {
 					t.Errorf("request %s %s is not to the Data Federation list", r.Method, r.Path)
@@ -264,6 +267,11 @@ func TestFederationDeregister(t *testing.T) {
 				}
 				if want == OutcomeDeregistered && (r.Kind != KindDataFederation || r.ProjectID != dfProject) {
 					t.Errorf("invocation %d: %+v, want kind %s in project %s", i, r, KindDataFederation, dfProject)
+				}
+				// The counts docs/data-federation.md gives: the cluster services' list
+				// (cold), a GET, the DELETE, GETs until 404.
+				if i == 0 && want == OutcomeDeregistered && (hs.atlasCalls("list") != 1 || hs.atlasCalls("delete") != 1 || hs.atlasCalls("get") < 2) {
+					t.Errorf("lists %d, DELETEs %d, GETs %d; want 1, 1, at least 2", hs.atlasCalls("list"), hs.atlasCalls("delete"), hs.atlasCalls("get"))
 				}
 				if want == OutcomeNotRegistered && !strings.Contains(r.Reason, "Data Federation endpoint list of project "+dfProject) {
 					t.Errorf("reason %q does not name the Data Federation list", r.Reason)
