@@ -115,14 +115,13 @@ func (h *Handler) atlasProjects() []string {
 }
 
 // federationSkip says why an endpoint toward a Data Federation service is
-// not registered, or "" (also for every other endpoint). It marks the
-// result's kind. No Atlas call is made for a skipped endpoint.
-func (h *Handler) federationSkip(ep *awsvpc.Endpoint, res *Result) string {
+// not registered, or "" (also for every other endpoint). No Atlas call is
+// made for a skipped endpoint.
+func (h *Handler) federationSkip(ep *awsvpc.Endpoint) string {
 	region := h.cfg.federationRegion(ep.ServiceName)
 	if region == "" {
 		return ""
 	}
-	res.Kind = KindDataFederation
 	switch {
 	case h.cfg.DataFederationProjectID == "":
 		return "it points at MongoDB's Data Federation service for " + region +
@@ -152,6 +151,15 @@ func (h *Handler) newFederationTask(apis clients, ep *awsvpc.Endpoint, id string
 // shown to the state machine in an interface endpoint's terms: its status
 // (PENDING, OK, FAILED, DELETING) as the connection status, which ready and
 // failed read.
+
+// says is a phase as an operator reads it for this kind of entry: a Data
+// Federation entry waits for OK, not AVAILABLE.
+func (t *task) says(phase string) string {
+	if t.fed != nil && phase == phaseSettle {
+		return "waiting for OK"
+	}
+	return phase
+}
 
 func (t *task) noun() string {
 	if t.fed != nil {

@@ -84,7 +84,7 @@ func (h *Handler) planFederation(ctx context.Context, apis clients, accounts []s
 		case inAWS && optedOut(&ep) != "" && (ie == nil || !ready(ie)):
 			p.Outcome, p.Reason = OutcomeIgnored, optedOut(&ep)
 		case inAWS && ie == nil && len(ep.DNSNames) == 0:
-			p.Outcome, p.Reason = OutcomeIgnored, h.federationSkip(&ep, &Result{})
+			p.Outcome, p.Reason = OutcomeIgnored, h.federationSkip(&ep)
 		case inAWS && ie == nil:
 			p.Outcome, p.start, p.done = OutcomeWouldRegister, startPost, OutcomeRegistered
 			p.Reason = "in AWS but not in the Data Federation endpoint list"

@@ -144,6 +144,9 @@ func TestFederationFailedRetried(t *testing.T) {
 				if !errors.As(err, &rf) || rf.ProjectID != dfProject || rf.LastStatus != atlas.StatusFailed || !strings.Contains(rf.LastError, "could not be approved") {
 					t.Fatalf("err = %v, want a RegistrationFailedError naming the FAILED status", err)
 				}
+				if !strings.Contains(err.Error(), "(Data Federation endpoint list)") {
+					t.Errorf("err = %v, want it to say where the entry was", err)
+				}
 				if _, ok := hs.federationEntry(id); ok {
 					t.Errorf("the failed entry was left in the list")
 				}

@@ -308,7 +308,10 @@ func (h *Handler) lookupToRegister(ctx context.Context, lookup EndpointLookup, r
 		res.Outcome, res.Reason = OutcomeIgnored, why
 		return nil, true, nil
 	}
-	if why := h.federationSkip(ep, res); why != "" {
+	if h.cfg.federationRegion(ep.ServiceName) != "" {
+		res.Kind = KindDataFederation
+	}
+	if why := h.federationSkip(ep); why != "" {
 		res.Outcome, res.Reason = OutcomeIgnored, why
 		return nil, true, nil
 	}

@@ -374,7 +374,7 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 		var de *DeadlineError
 		switch {
 		case !t.done || errors.As(t.err, &de):
-			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.phase+") when the run's deadline came; the next run picks it up"
+			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.says(t.phase)+") when the run's deadline came; the next run picks it up"
 		case t.err == nil && t.deregistering:
 			p.Outcome, p.Reason = t.outcome, t.reason
 		case t.err == nil && t.outcome == OutcomeAlreadyRegistered:

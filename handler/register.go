@@ -263,7 +263,7 @@ func (t *task) pollFailed(ctx context.Context, err error, step func(context.Cont
 		t.fail(t.deadlineErr(t.phase))
 		return
 	}
-	t.fail(t.atlasErr("get "+t.noun()+" ("+t.phase+")", err))
+	t.fail(t.atlasErr("get "+t.noun()+" ("+t.says(t.phase)+")", err))
 }
 
 // get returns the endpoint, or nil when Atlas does not have it.
@@ -329,7 +329,7 @@ func (h *Handler) retryPause() backoff.BackOff {
 }
 
 func (t *task) deadlineErr(phase string) error {
-	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.project, Phase: phase, Status: t.status}
+	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.project, Phase: t.says(phase), Status: t.status}
 }
 
 func (t *task) atlasErr(op string, err error) error {
