@@ -221,19 +221,25 @@ func TestFederationForbiddenNamesProject(t *testing.T) {
 func newRegisteredFederationHarness(t *testing.T) *harness {
 	t.Helper()
 	hs := newFederationHarness(t, false, harnessOptions{})
+	hs.postFederation(hs.seeded.EndpointID, atlas.StatusOK)
+	return hs
+}
+
+// postFederation adds id to dfProject's list, waits until it has status
+// want, and forgets the requests it took.
+func (hs *harness) postFederation(id, want string) {
+	hs.t.Helper()
 	c, err := atlas.NewClient(atlas.Config{BaseURL: hs.fake.URL, ProjectID: dfProject}, atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
 	if err != nil {
-		t.Fatal(err)
+		hs.t.Fatal(err)
 	}
-	id := hs.seeded.EndpointID
 	if _, err := c.CreateDataFederationEndpoint(context.Background(), atlas.DataFederationEndpoint{EndpointID: id}); err != nil {
-		t.Fatal(err)
+		hs.t.Fatal(err)
 	}
-	for e, _ := hs.federationEntry(id); e.Status != atlas.StatusOK; e, _ = hs.federationEntry(id) {
+	for e, _ := hs.federationEntry(id); e.Status != want; e, _ = hs.federationEntry(id) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	hs.fake.ResetRequests()
-	return hs
 }
 
 // Deleted in EC2, the entry is deleted from the list (by a delete event or
@@ -330,17 +336,7 @@ func TestFederationReconcile(t *testing.T) {
 			})
 			failedID, missing := hs.seeded.EndpointID, hs.newEndpoint()
 			hs.fake.FailDataFederation("could not be approved", failedID)
-			c, err := atlas.NewClient(atlas.Config{BaseURL: hs.fake.URL, ProjectID: dfProject}, atlas.Credentials{PublicKey: testPublicKey, PrivateKey: testPrivateKey})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.CreateDataFederationEndpoint(context.Background(), atlas.DataFederationEndpoint{EndpointID: failedID}); err != nil {
-				t.Fatal(err)
-			}
-			for e, _ := hs.federationEntry(failedID); e.Status != atlas.StatusFailed; e, _ = hs.federationEntry(failedID) {
-				time.Sleep(5 * time.Millisecond)
-			}
-			hs.fake.ResetRequests()
+			hs.postFederation(failedID, atlas.StatusFailed)
 
 			payload := `{"action":"reconcile"}`
 			if tc.dryRun {

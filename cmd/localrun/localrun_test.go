@@ -121,17 +121,34 @@ func TestRunMissingBinaries(t *testing.T) {
 // and says OK for every step.
 func TestRunLifecycleScenario(t *testing.T) {
 	t.Parallel()
+	runScenario(t, "lifecycle", "create-vpc-endpoint.json", 5)
+}
+
+// make run SCENARIO=data-federation registers a Data Federation endpoint and
+// deregisters it, through the real binary, and the results name the kind.
+func TestRunDataFederationScenario(t *testing.T) {
+	t.Parallel()
+	out := runScenario(t, "data-federation", "create-vpc-endpoint-data-federation.json", 3)
+	if !strings.Contains(out, `"kind": "data-federation"`) {
+		t.Errorf("no result names the data-federation kind:\n%s", out)
+	}
+}
+
+// runScenario runs make run's scenario with the real binary and checks that
+// each of its steps ended OK; it returns the output.
+func runScenario(t *testing.T, scenario, event string, steps int) string {
+	t.Helper()
 	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
 	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := runCommand(ctx, []string{"run", "-scenario", "lifecycle", "-bootstrap", bootstrap, "-rie", rie,
-		"-event", "../../events/create-vpc-endpoint.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
+	err := runCommand(ctx, []string{"run", "-scenario", scenario, "-bootstrap", bootstrap, "-rie", rie,
+		"-event", "../../events/" + event, "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
 	if err != nil {
-		t.Fatalf("run -scenario lifecycle: %v\n%s", err, out.String())
+		t.Fatalf("run -scenario %s: %v\n%s", scenario, err, out.String())
 	}
-	for i := 1; i <= 5; i++ {
+	for i := 1; i <= steps; i++ {
 		if !strings.Contains(out.String(), fmt.Sprintf("OK    step %d:", i)) {
 			t.Errorf("step %d did not end OK:\n%s", i, out.String())
 		}
@@ -139,35 +156,12 @@ func TestRunLifecycleScenario(t *testing.T) {
 	if strings.Contains(out.String(), "FAIL") {
 		t.Errorf("output reports a failure:\n%s", out.String())
 	}
+	return out.String()
 }
 
 func TestRunUnknownScenario(t *testing.T) {
 	var out bytes.Buffer
 	if err := runCommand(context.Background(), []string{"run", "-scenario", "everything"}, &out); err == nil {
 		t.Error("an unknown scenario was accepted")
-	}
-}
-
-// make run SCENARIO=data-federation registers a Data Federation endpoint and
-// deregisters it, through the real binary.
-func TestRunDataFederationScenario(t *testing.T) {
-	t.Parallel()
-	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
-	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	err := runCommand(ctx, []string{"run", "-scenario", "data-federation", "-bootstrap", bootstrap, "-rie", rie,
-		"-event", "../../events/create-vpc-endpoint-data-federation.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
-	if err != nil {
-		t.Fatalf("run -scenario data-federation: %v\n%s", err, out.String())
-	}
-	for i := 1; i <= 3; i++ {
-		if !strings.Contains(out.String(), fmt.Sprintf("OK    step %d:", i)) {
-			t.Errorf("step %d did not end OK:\n%s", i, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "FAIL") || !strings.Contains(out.String(), `"kind": "data-federation"`) {
-		t.Errorf("output reports a failure or no data-federation kind:\n%s", out.String())
 	}
 }
