@@ -15,6 +15,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
+	"github.com/atlasvpce/registrar/internal/motoserver"
 )
 
 // dfProject is the Data Federation project of the tests, apart from the
@@ -375,5 +376,37 @@ func TestFederationReconcile(t *testing.T) {
 				t.Errorf("second run: %+v, %v, %d writes", res, err, hs.atlasWrites())
 			}
 		})
+	}
+}
+
+// In one batch, Data Federation and cluster endpoints each go their own way,
+// and the metrics lines split them by kind.
+func TestFederationInBatch(t *testing.T) {
+	t.Parallel()
+	hs := newFederationHarness(t, false, harnessOptions{})
+	df1, df2 := hs.seeded.EndpointID, hs.newEndpoint()
+	cluster, err := motoserver.CreateEndpoint(context.Background(), hs.awsCfg, hs.seeded.VPCID, hs.seeded.SubnetIDs, hs.fake.Services()[0].EndpointServiceName, "Interface")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := hs.invokeBatch(sqsBatch(t, hs.createEvent(df1), hs.createEvent(df2), hs.createEvent(cluster)), 30*time.Second); len(failed) != 0 {
+		t.Fatalf("records to deliver again: %v", failed)
+	}
+	for _, id := range []string{df1, df2} {
+		if e, ok := hs.federationEntry(id); !ok || e.Status != atlas.StatusOK {
+			t.Errorf("%s: %+v (listed %v)", id, e, ok)
+		}
+	}
+	if got := hs.atlasStatus(cluster); got != atlas.StatusAvailable {
+		t.Errorf("cluster endpoint: %q", got)
+	}
+	kinds := map[string]float64{}
+	for _, l := range hs.metricsLines() {
+		if k, ok := l.root["kind"].(string); ok {
+			kinds[k] += l.metrics[MetricRegistrations]
+		}
+	}
+	if kinds[KindDataFederation] != 2 || kinds[KindCluster] != 1 {
+		t.Errorf("registrations by kind: %v, want 2 data-federation and 1 cluster", kinds)
 	}
 }
