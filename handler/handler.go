@@ -3,6 +3,9 @@
 // endpoints and runs each registration until Atlas reports it AVAILABLE,
 // deregisters endpoints deleted in AWS, and reconciles the two sides to catch
 // what events missed. It never lets a delete remove the endpoint service.
+// Endpoints toward MongoDB's Data Federation services are entries of a
+// project's Data Federation endpoint list instead, driven by the same state
+// machine (see federation.go).
 //
 // It owns the interfaces it needs from the AWS side and from Atlas, so tests
 // can give it real clients against local stand-ins or in-process fakes.

@@ -55,6 +55,9 @@ func TestE2EDataFederation(t *testing.T) {
 	if res := invoke(t, s, sample(t, "create-vpc-endpoint-data-federation.json", map[string]string{sampleID: id})); res.Outcome != handler.OutcomeAlreadyRegistered {
 		t.Errorf("re-delivered create event: %+v", res)
 	}
+	if n := registrations(s); n != 1 {
+		t.Errorf("%d registration POSTs, want 1", n)
+	}
 
 	if _, err := ec2.NewFromConfig(awsCfg).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}}); err != nil {
 		t.Fatal(err)
