@@ -77,14 +77,18 @@ func TestFederationLifecycle(t *testing.T) {
 				if err := c.DeleteDataFederationEndpoint(ctx, vpceA); err != nil {
 					t.Fatalf("delete: %v", err)
 				}
-				waitFederation(t, c, vpceA, atlas.StatusDeleting)
+				// DELETING until it is gone (the fake's clock test sees DELETING itself;
+				// here a slow machine may miss it).
 				for {
-					_, err := c.GetDataFederationEndpoint(ctx, vpceA)
+					e, err := c.GetDataFederationEndpoint(ctx, vpceA)
 					if errors.Is(err, atlas.ErrNotFound) {
 						break
 					}
 					if err != nil {
 						t.Fatal(err)
+					}
+					if e.Status != atlas.StatusDeleting {
+						t.Fatalf("after DELETE: %+v, want DELETING until 404", e)
 					}
 					time.Sleep(5 * time.Millisecond)
 				}
