@@ -20,7 +20,7 @@ func (s stubLookup) LookupEndpoint(_ context.Context, id string) (*awsvpc.Endpoi
 	if !ok {
 		return nil, awsvpc.ErrEndpointNotFound
 	}
-	return &awsvpc.Endpoint{ID: id, VPCID: "vpc-1", ServiceName: name, Type: "Interface", State: "available"}, nil
+	return &awsvpc.Endpoint{ID: id, VPCID: "vpc-1", ServiceName: name, Type: "Interface", State: "available", SubnetIDs: []string{"subnet-1"}}, nil
 }
 
 func (s stubLookup) DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error) {
@@ -29,6 +29,10 @@ func (s stubLookup) DescribeEndpoint(ctx context.Context, id string) (*awsvpc.En
 
 func (stubLookup) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
 	return nil, errors.New("stub: ServiceEndpoints not expected")
+}
+
+func (stubLookup) DescribeNetwork(context.Context, []string, []string) (*awsvpc.Network, error) {
+	return &awsvpc.Network{}, nil // describes nothing, so judges nothing
 }
 
 // lookupOnly supplies the EndpointLookup methods that a stub made for
@@ -41,6 +45,10 @@ func (lookupOnly) DescribeEndpoint(context.Context, string) (*awsvpc.Endpoint, e
 
 func (lookupOnly) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
 	return nil, errors.New("stub: ServiceEndpoints not expected")
+}
+
+func (lookupOnly) DescribeNetwork(context.Context, []string, []string) (*awsvpc.Network, error) {
+	return &awsvpc.Network{}, nil // describes nothing, so judges nothing
 }
 
 type stubSecrets struct {

@@ -48,12 +48,13 @@ func (h *Handler) planFederation(ctx context.Context, apis clients, accounts []s
 
 	aws := map[string]awsvpc.Endpoint{}
 	lookups := map[string]EndpointLookup{}
+	places := map[string]string{}
 	unsearched := map[string][]string{} // region -> accounts that could not be searched
 	for _, r := range regions {
 		name, _ := h.cfg.DataFederationService(r)
 		found := h.search(ctx, accounts, name, unread)
 		for id, ep := range found.endpoints {
-			aws[id], lookups[id] = ep, found.lookups[id]
+			aws[id], lookups[id], places[id] = ep, found.lookups[id], found.places[id]
 		}
 		if len(found.failures) > 0 {
 			unsearched[r] = found.failures
@@ -74,10 +75,8 @@ func (h *Handler) planFederation(ctx context.Context, apis clients, accounts []s
 	for _, id := range ids {
 		ie := inAtlas[id]
 		ep, inAWS := aws[id]
-		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: project, Kind: KindDataFederation}, ec2: lookups[id]}
-		if inAWS {
-			p.ep = &ep
-		}
+		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: project, Kind: KindDataFederation},
+			ec2: lookups[id], place: places[id], ep: ep}
 		out = append(out, p)
 		region := regionOf[id]
 		switch {

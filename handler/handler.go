@@ -35,6 +35,8 @@ type EndpointLookup interface {
 	DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error)
 	// ServiceEndpoints lists the Interface endpoints of a service in the given states.
 	ServiceEndpoints(ctx context.Context, serviceName string, states ...string) ([]awsvpc.Endpoint, error)
+	// DescribeNetwork reads security groups' inbound rules and subnets' zones.
+	DescribeNetwork(ctx context.Context, groupIDs, subnetIDs []string) (*awsvpc.Network, error)
 }
 
 // SecretSource returns the raw JSON of the Atlas credentials secret.
@@ -280,8 +282,9 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error
 	if err != nil || settled {
 		return err
 	}
+	checked := false
 	return h.withAtlas(ctx, func(apis clients) error {
-		return h.registerEndpoint(ctx, apis, lookup, ep, res)
+		return h.registerEndpoint(ctx, apis, lookup, ep, res, &checked)
 	})
 }
 
@@ -360,10 +363,17 @@ func (h *Handler) workContext(ctx context.Context, endpointID string) (context.C
 // minWorkTime is the least time worth starting a registration with.
 const minWorkTime = time.Second
 
-func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result) error {
+// registerEndpoint registers one endpoint. Once its Atlas service is found
+// (so it is an Atlas endpoint), it checks the endpoint's connectivity,
+// unless checked says an earlier run of it did.
+func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result, checked *bool) error {
 	t, err := h.registerTask(ctx, apis, lookup, ep, res, new(bool))
 	if err != nil || t == nil {
 		return err
+	}
+	if !*checked {
+		*checked = true
+		h.checkConnectivity(ctx, []checkTarget{{lookup: lookup, ep: ep, out: &res.Warnings}})
 	}
 	drive(ctx, []*task{t})
 	return t.registered(res)
@@ -563,6 +573,9 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		slog.Int("attempts", res.Attempts),
 		slog.Int64("durationMs", took.Milliseconds()),
 	)
+	if len(res.Warnings) > 0 {
+		attrs = append(attrs, slog.Any("warnings", res.Warnings))
+	}
 	if err == nil {
 		attrs = append(attrs, slog.String("outcome", res.Outcome))
 		if res.Reason != "" {

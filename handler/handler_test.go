@@ -193,7 +193,7 @@ func TestIgnored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			hs := newHarness(t, harnessOptions{config: func(c *Config) {}})
-			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 300 * time.Millisecond}
+			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, Network: hs.network, NotFoundWait: 300 * time.Millisecond}
 			payload := tt.payload(hs)
 			before := hs.aws.total()
 			res, err := hs.invoke(payload, 30*time.Second)

@@ -1,12 +1,15 @@
 package handler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,12 +47,22 @@ const (
 	// MetricReconcileReRegistered counts endpoints one reconcile run
 	// registered again; published with EmitCounts.
 	MetricReconcileReRegistered = "ReconcileReRegistered"
+	// MetricReconcileRegistered counts endpoints one reconcile run
+	// registered because Atlas lacked them; published with EmitCounts. Above
+	// zero run after run, another tool keeps deleting them.
+	MetricReconcileRegistered = "ReconcileRegistered"
+
+	// MetricConnectivityWarnings counts the endpoints registered with a
+	// connectivity warning, by Code (and ProjectId): what EC2 shows would
+	// keep applications out.
+	MetricConnectivityWarnings = "ConnectivityWarnings"
 )
 
 // Dimensions of the metrics.
 const (
 	DimensionOutcome = "Outcome"
 	DimensionProject = "ProjectId" // the Atlas project id
+	DimensionCode    = "Code"      // a connectivity warning's code
 )
 
 // The Outcome dimension is Result.Outcome after a success (so an outcome
@@ -74,6 +87,8 @@ var metricUnits = map[string]emf.Unit{
 	MetricAtlasRateLimited:      emf.Count,
 	MetricReconcileOrphans:      emf.Count,
 	MetricReconcileReRegistered: emf.Count,
+	MetricReconcileRegistered:   emf.Count,
+	MetricConnectivityWarnings:  emf.Count,
 }
 
 // MetricNames returns the name of every metric the function publishes, sorted.
@@ -104,6 +119,10 @@ var unattributedSets = [][]string{{DimensionOutcome}, {}}
 
 // countSets publishes EmitCounts per project and in total.
 var countSets = [][]string{{DimensionProject}, {}}
+
+// warningSets publishes MetricConnectivityWarnings per code and project, and
+// per code across projects (what the dashboard graphs).
+var warningSets = [][]string{{DimensionCode, DimensionProject}, {DimensionCode}}
 
 // invocationStats gathers what one invocation measures on the way. It rides
 // in the invocation's context, so concurrent invocations of one Handler (one
@@ -215,6 +234,44 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 		props = append(props, emf.Property{Name: "errorType", Value: errorType(err)})
 	}
 	h.emitOutcome(ctx, metricOutcome(res, err), res.ProjectID, ms, props)
+	warnings := warningCounts{}
+	warnings.add(res.ProjectID, res.Warnings)
+	h.emitWarnings(ctx, warnings)
+}
+
+// warningCounts counts endpoints by project and warning code.
+type warningCounts map[[2]string]int
+
+func (c warningCounts) add(project string, ws []Warning) {
+	for _, w := range ws {
+		c[[2]string{project, w.Code}]++
+	}
+}
+
+// emitWarnings writes one MetricConnectivityWarnings line per project and
+// code found; none when there are none. Failing to write is logged.
+func (h *Handler) emitWarnings(ctx context.Context, c warningCounts) {
+	if h.deps.Metrics == nil {
+		return
+	}
+	keys := slices.Collect(maps.Keys(c))
+	slices.SortFunc(keys, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
+	for _, k := range keys {
+		rec := emf.Record{
+			Timestamp:     h.deps.Now(),
+			Dimensions:    []emf.Dimension{{Name: DimensionCode, Value: k[1]}},
+			DimensionSets: [][]string{{DimensionCode}},
+			Metrics:       []emf.Metric{{Name: MetricConnectivityWarnings, Unit: metricUnits[MetricConnectivityWarnings], Value: float64(c[k])}},
+			Properties:    invocationProperties(ctx, ""),
+		}
+		if k[0] != "" {
+			rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: k[0]})
+			rec.DimensionSets = warningSets
+		}
+		if err := h.deps.Metrics.Emit(rec); err != nil {
+			h.log.WarnContext(ctx, "metrics not written", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // emitOutcome writes one line of registration metrics for an outcome and a
@@ -337,6 +394,11 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 		}
 		h.emitOutcome(ctx, g.outcome, g.project, ms, withKind(slices.Clip(props), g.kind))
 	}
+	warnings := warningCounts{}
+	for _, it := range items {
+		warnings.add(it.res.ProjectID, it.res.Warnings)
+	}
+	h.emitWarnings(ctx, warnings)
 }
 
 // withKind adds the kind of endpoint, when known, as a property: Logs

@@ -413,7 +413,8 @@ func TestEmitCounts(t *testing.T) {
 
 func TestMetricNames(t *testing.T) {
 	t.Parallel()
-	want := []string{"AtlasRateLimited", "AtlasRequests", "ReconcileOrphans", "ReconcileReRegistered", "RegistrationAttempts", "Registrations", "SecondsToAvailable"}
+	want := []string{"AtlasRateLimited", "AtlasRequests", "ConnectivityWarnings", "ReconcileOrphans", "ReconcileReRegistered", "ReconcileRegistered",
+		"RegistrationAttempts", "Registrations", "SecondsToAvailable"}
 	if got := MetricNames(); !slices.Equal(got, want) {
 		t.Errorf("MetricNames() = %v, want %v", got, want)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -144,7 +145,10 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 	if ctx.Err() != nil {
 		return interrupted(ctx, invokeErr)
 	}
-	st, stateErr := s.State(ctx)
+	// The endpoint the function worked on, if it says; else the seeded one.
+	var res handler.Result
+	_ = json.Unmarshal(body, &res)
+	st, stateErr := s.StateOf(ctx, cmp.Or(res.VPCEndpointID, s.EndpointID))
 	con.block(func(out io.Writer) {
 		fmt.Fprintln(out)
 		printResult(out, body, invokeErr)
@@ -187,6 +191,10 @@ func verdict(out io.Writer, body []byte, invokeErr error, strict bool) error {
 	switch res.Outcome {
 	case handler.OutcomeRegistered, handler.OutcomeAlreadyRegistered:
 		fmt.Fprintf(out, "OK    %s is %s (Atlas status %s)\n", res.VPCEndpointID, res.Outcome, res.ConnectionStatus)
+		// AVAILABLE, but what EC2 shows would keep applications out.
+		for _, w := range res.Warnings {
+			fmt.Fprintf(out, "WARN  %s: %s\n", w.Code, w.Message)
+		}
 		return nil
 	}
 	reason := ""
@@ -265,6 +273,7 @@ The local stack is up (recorded in %s). In another terminal:
 
     make invoke                                      # events/create-vpc-endpoint.json
     make invoke EVENT=events/manual-register.json
+    make invoke EVENT=events/manual-register-narrow-group.json   # AVAILABLE, with connectivity warnings
     make invoke EVENT=events/create-vpc-endpoint-failed-call.json
     curl -d '{"vpcEndpointId":"%s"}' %s
 

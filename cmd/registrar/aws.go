@@ -49,11 +49,19 @@ func newAWSClients(memberRole string) (*awsClients, error) {
 	})}, nil
 }
 
-// lazyEC2 is awsvpc.EC2API on the client built on first use.
+// lazyEC2 is awsvpc.EC2API and awsvpc.NetworkAPI on the client built on first use.
 type lazyEC2 struct{ c *awsClients }
 
 func (l lazyEC2) DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error) {
 	return l.c.get().ec2.DescribeVpcEndpoints(ctx, in, optFns...)
+}
+
+func (l lazyEC2) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
+	return l.c.get().ec2.DescribeSecurityGroups(ctx, in, optFns...)
+}
+
+func (l lazyEC2) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
+	return l.c.get().ec2.DescribeSubnets(ctx, in, optFns...)
 }
 
 // lazySecrets is awsvpc.SecretsAPI on the client built on first use.
@@ -83,6 +91,7 @@ func (a accountLookups) Lookup(ctx context.Context, account, region string) (han
 
 var (
 	_ awsvpc.EC2API          = lazyEC2{}
+	_ awsvpc.NetworkAPI      = lazyEC2{}
 	_ awsvpc.SecretsAPI      = lazySecrets{}
 	_ handler.AccountLookups = accountLookups{}
 )

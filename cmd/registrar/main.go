@@ -60,7 +60,7 @@ func newHandler(getenv func(string) string, logger *slog.Logger) (*handler.Handl
 		return nil, &handler.ConfigError{Variable: "METRICS_NAMESPACE", Problem: err.Error()}
 	}
 	return handler.New(cfg, handler.Deps{
-		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}},
+		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}, Network: lazyEC2{clients}},
 		Accounts:  accountLookups{clients},
 		Secrets:   &awsvpc.Secrets{SM: lazySecrets{clients}},
 		NewAtlas: func(creds atlas.Credentials, project string) (handler.AtlasAPI, error) {

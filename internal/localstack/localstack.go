@@ -55,6 +55,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/atlasvpce/registrar/atlas"
@@ -213,6 +214,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
+	narrow, err := seedNarrowEndpoint(ctx, awsCfg, seeded, opts.ServiceName)
+	if err != nil {
+		return s, err
+	}
 
 	fakeOpts.PendingAcceptance, fakeOpts.Pending = opts.PendingAcceptance, opts.Pending
 	fakeOpts.Logger = opts.AtlasLogger
@@ -232,6 +237,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		VPCID:               seeded.VPCID,
 		SubnetIDs:           seeded.SubnetIDs,
 		EndpointID:          seeded.EndpointID,
+		NarrowEndpointID:    narrow,
 		SecretARN:           seeded.SecretARN,
 		PID:                 os.Getpid(),
 	}
@@ -252,6 +258,18 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	s.InvokeURL = s.queue.URL + InvokePath
 	return s, nil
+}
+
+// seedNarrowEndpoint creates a second endpoint of the service that Atlas
+// accepts but applications could not use: one subnet, so one zone, and a
+// security group that lets in TCP 27017 only, where Atlas may use any port
+// from 1024 to 65535. Its registration shows the connectivity warnings.
+func seedNarrowEndpoint(ctx context.Context, cfg aws.Config, seeded *motoserver.Seeded, serviceName string) (string, error) {
+	sg, err := motoserver.CreateSecurityGroup(ctx, cfg, seeded.VPCID, motoserver.Ingress{FromPort: 27017, ToPort: 27017})
+	if err != nil {
+		return "", err
+	}
+	return motoserver.CreateEndpoint(ctx, cfg, seeded.VPCID, seeded.SubnetIDs[:1], serviceName, "Interface", sg)
 }
 
 // functionVars is the function's configuration, as template.yaml sets it in
@@ -367,6 +385,12 @@ func (s *Stack) DeleteEndpoint(ctx context.Context, id string) error {
 // State reads the Atlas side from the fake directly, so it adds no request
 // to the fake's log.
 func (s *Stack) State(ctx context.Context) (AtlasState, error) {
+	return s.StateOf(ctx, s.EndpointID)
+}
+
+// StateOf is State for another endpoint of the service, such as the one the
+// invocation registered.
+func (s *Stack) StateOf(ctx context.Context, endpointID string) (AtlasState, error) {
 	if err := ctx.Err(); err != nil {
 		return AtlasState{}, err
 	}
@@ -376,14 +400,14 @@ func (s *Stack) State(ctx context.Context) (AtlasState, error) {
 	st := AtlasState{
 		ProjectID:         s.ProjectID,
 		EndpointServiceID: s.EndpointServiceID,
-		EndpointID:        s.EndpointID,
+		EndpointID:        endpointID,
 	}
 	for _, svc := range s.Fake.Services() {
 		if svc.ID == s.EndpointServiceID {
 			st.EndpointServiceName, st.ServiceStatus = svc.EndpointServiceName, svc.Status
 		}
 	}
-	if ep, ok := s.Fake.Endpoint(s.EndpointServiceID, s.EndpointID); ok {
+	if ep, ok := s.Fake.Endpoint(s.EndpointServiceID, endpointID); ok {
 		st.ConnectionStatus, st.ErrorMessage, st.DeleteRequested = ep.ConnectionStatus, ep.ErrorMessage, ep.DeleteRequested
 	}
 	reqs := s.Fake.Requests()
