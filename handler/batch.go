@@ -241,6 +241,7 @@ func (h *Handler) reportBatch(ctx context.Context, stats *invocationStats, items
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	counts := map[string]int{}
 	for _, it := range items {
+		it.err = configCause(it.err)
 		h.logOutcome(it.ctx, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
 		counts[metricOutcome(&it.res, it.err)]++
 		if it.err != nil {

@@ -221,6 +221,18 @@ func errorType(err error) string {
 	return t.Name()
 }
 
+// configCause is err's ConfigError if it has one, else err. The AWS SDK's
+// configuration is loaded when an event first reaches AWS, so a setting the
+// SDK refuses comes back from whatever reached AWS first (a lookup, the
+// secret). It is the cause, and what the operator must fix, so it is what
+// the invocation reports: Lambda's errorType is ConfigError.
+func configCause(err error) error {
+	if ce, ok := errors.AsType[*ConfigError](err); ok {
+		return ce
+	}
+	return err
+}
+
 // nextAfterError says in the log what happens to the event after err.
 func nextAfterError(err error) string {
 	if _, ok := errors.AsType[*event.InvalidEventError](err); ok {

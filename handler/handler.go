@@ -225,7 +225,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	start := h.deps.Now()
 	ctx, stats := withStats(ctx)
 	res := &Result{ProjectID: h.soleProject()}
-	err := h.handle(ctx, payload, res)
+	err := configCause(h.handle(ctx, payload, res))
 	h.logOutcome(ctx, res, err, h.deps.Now().Sub(start))
 	h.emitMetrics(ctx, stats, res, err)
 	if err != nil {

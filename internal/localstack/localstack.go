@@ -29,6 +29,10 @@
 //   - It serves one invocation at a time and crashes on a concurrent one, so
 //     the stack fronts it with a queue (Info.InvokeURL) that passes on one
 //     invocation at a time, whoever sends them.
+//   - With AWS_LAMBDA_MAX_CONCURRENCY set it runs in its Lambda Managed
+//     Instances mode instead, which serves invocations at once but starts
+//     the function only from /var/runtime, /var/task or /opt: the stack does
+//     not use it.
 //   - It writes the function's output to its stdout, and its own log (and
 //     its own crashes) to its stderr.
 //   - Its answer can come before the function's output for that invocation
@@ -50,6 +54,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +66,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/internal/motoserver"
+	"github.com/atlasvpce/registrar/internal/proc"
 )
 
 // Auth selects the kind of Atlas credentials in the secret.
@@ -119,6 +125,12 @@ type Options struct {
 	// process's environment without its AWS_* and ATLAS_* variables, so
 	// nothing on the host can point it at a real account.
 	Env []string
+	// Unset names variables the function does not get at all, even those
+	// the stack sets: for example AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, for a function whose credentials come from a
+	// container credential endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI in
+	// Env) as SnapStart and Lambda Managed Instances give them.
+	Unset []string
 	// FunctionLog receives the function's stdout and stderr, with the
 	// emulator's START, END and REPORT lines about each invocation. Nil
 	// discards it.
@@ -242,7 +254,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		PID:                 os.Getpid(),
 	}
 
-	env := functionEnv(os.Environ(), append(s.functionVars(opts), opts.Env...))
+	env := slices.DeleteFunc(functionEnv(os.Environ(), append(s.functionVars(opts), opts.Env...)), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(opts.Unset, k)
+	})
 	emulatorLog := opts.EmulatorLog
 	if emulatorLog == nil {
 		emulatorLog = opts.FunctionLog
@@ -320,6 +335,28 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// FunctionEnviron is the environment of the function's process as the
+// kernel holds it (/proc/PID/environ, Linux only): what the function was
+// really started with, after the emulator added its own variables. The
+// emulator starts the function on the first invocation.
+func (s *Stack) FunctionEnviron() ([]string, error) {
+	if s.emu == nil {
+		return nil, errors.New("localstack: the stack did not start")
+	}
+	kids, err := proc.Children(s.emu.cmd.Process.Pid)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: find the function's process: %w", err)
+	}
+	if len(kids) != 1 {
+		return nil, fmt.Errorf("localstack: the emulator has %d child processes, want its one function", len(kids))
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(kids[0]), "environ"))
+	if err != nil {
+		return nil, fmt.Errorf("localstack: read the function's environment: %w", err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), nil
 }
 
 // Running reports whether the emulator is still up.
