@@ -97,8 +97,9 @@ func (c *Client) ListDataFederationEndpoints(ctx context.Context) ([]DataFederat
 			return nil, err
 		}
 		out = append(out, p.Results...)
-		// totalCount is an estimate and may be absent: a short page is the end.
-		if len(p.Results) < federationPageSize {
+		// A short page is the end; so is reaching totalCount, when Atlas
+		// sends it (it calls it an estimate, so it only ever ends the reading).
+		if len(p.Results) < federationPageSize || (p.TotalCount != nil && len(out) >= *p.TotalCount) {
 			return out, nil
 		}
 	}
