@@ -72,7 +72,7 @@ fuzz: ## Fuzz event decoding, credential parsing and error decoding, 16–19 s p
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckResponse$$' -fuzztime $(or $(FUZZTIME),175000x) -fuzzminimizetime 1x ./atlas
 
 .PHONY: run
-run: tools build ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile).
+run: tools build ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile; SCENARIO=data-federation: a Data Federation endpoint).
 	$(GO) run ./cmd/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event events/create-vpc-endpoint.json -scenario $(SCENARIO)
 
 .PHONY: up

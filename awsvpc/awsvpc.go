@@ -73,6 +73,9 @@ type Endpoint struct {
 	// Interface endpoint, the VPC's default group when none was named).
 	SecurityGroupIDs []string
 	Tags             map[string]string // from the same DescribeVpcEndpoints answer
+	// DNSNames are the endpoint's DNS names in EC2's order; Atlas Data
+	// Federation takes the first.
+	DNSNames []string
 }
 
 // Endpoints looks up VPC endpoints, and tags them (TagEndpoint).
@@ -173,7 +176,18 @@ func toEndpoint(v ec2types.VpcEndpoint) Endpoint {
 		SubnetIDs:        slices.Clone(v.SubnetIds),
 		SecurityGroupIDs: groupIDs(v.Groups),
 		Tags:             tags(v.Tags),
+		DNSNames:         dnsNames(v.DnsEntries),
 	}
+}
+
+func dnsNames(es []ec2types.DnsEntry) []string {
+	var out []string
+	for _, e := range es {
+		if n := aws.ToString(e.DnsName); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func groupIDs(gs []ec2types.SecurityGroupIdentifier) []string {

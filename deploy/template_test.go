@@ -112,6 +112,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_ALLOW_SERVICE_REMOVAL", "AllowServiceRemoval"},
 		{"RECONCILE_DELETE_ORPHANS", "ReconcileDeleteOrphans"},
 		{"ATLAS_PROJECT_IDS", "AtlasProjectIds"},
+		{"ATLAS_DATA_FEDERATION_PROJECT_ID", "DataFederationProjectId"},
 		{"ALLOWED_ACCOUNT_IDS", "AllowedAccountIds"},
 		{"MEMBER_ROLE_NAME", "MemberRoleName"},
 		{"ENDPOINT_STATUS_TAGS", "TagEndpoints"},
@@ -153,6 +154,12 @@ func TestTemplateParameters(t *testing.T) {
 				"5f0a1b2c3d4e5f6a7b8c9d0e, 6a0a1b2c3d4e5f6a7b8c9d0f", "5f0a1b2c3d4e5f6a7b8c9d0e;6a0a1b2c3d4e5f6a7b8c9d0f",
 				"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0",
 			},
+		},
+		{
+			name:    "DataFederationProjectId",
+			deflt:   "",
+			valid:   []string{"", "5f0a1b2c3d4e5f6a7b8c9d0e"},
+			invalid: []string{"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0", "5f0a1b2c3d4e5f6a7b8c9d0e,6a0a1b2c3d4e5f6a7b8c9d0f", " 5f0a1b2c3d4e5f6a7b8c9d0e"},
 		},
 		{
 			name: "AtlasSecretArn",

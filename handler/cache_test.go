@@ -65,6 +65,7 @@ func (s *stubSecrets) SecretJSON(context.Context, string) ([]byte, error) {
 // does when someone adds a service while the container is warm. Endpoints
 // become AVAILABLE as soon as they are posted.
 type growingAtlas struct {
+	noFederation
 	mu        sync.Mutex
 	services  []atlas.EndpointService
 	lists     int
@@ -108,6 +109,28 @@ func (g *growingAtlas) GetEndpointService(_ context.Context, id string) (*atlas.
 }
 
 var _ AtlasAPI = (*growingAtlas)(nil)
+
+// noFederation is an AtlasAPI's Data Federation part for fakes that serve
+// cluster endpoints only: any call is a test failure's cause, not a result.
+type noFederation struct{}
+
+var errNoFederation = errors.New("stub: Data Federation not expected")
+
+func (noFederation) ListDataFederationEndpoints(context.Context) ([]atlas.DataFederationEndpoint, error) {
+	return nil, errNoFederation
+}
+
+func (noFederation) GetDataFederationEndpoint(context.Context, string) (*atlas.DataFederationEndpoint, error) {
+	return nil, errNoFederation
+}
+
+func (noFederation) CreateDataFederationEndpoint(context.Context, atlas.DataFederationEndpoint) (*atlas.DataFederationEndpoint, error) {
+	return nil, errNoFederation
+}
+
+func (noFederation) DeleteDataFederationEndpoint(context.Context, string) error {
+	return errNoFederation
+}
 
 // The service list is cached per container, and a name it lacks refreshes it
 // once before the endpoint is declared not meant for Atlas.

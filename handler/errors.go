@@ -120,8 +120,12 @@ func (e *RegistrationFailedError) Error() string {
 			"or deploy with AllowServiceRemoval=true",
 			e.EndpointID, e.ProjectID, e.ServiceID, e.LastStatus, last, e.EndpointID, e.ServiceID, e.ProjectID)
 	}
-	return fmt.Sprintf("endpoint %s in project %s (endpoint service %s) failed %d registration attempts; last status %s: %s; each attempt was deleted in Atlas",
-		e.EndpointID, e.ProjectID, e.ServiceID, e.Attempts, e.LastStatus, last)
+	where := "endpoint service " + e.ServiceID
+	if e.ServiceID == "" {
+		where = "Data Federation endpoint list"
+	}
+	return fmt.Sprintf("endpoint %s in project %s (%s) failed %d registration attempts; last status %s: %s; each attempt was deleted in Atlas",
+		e.EndpointID, e.ProjectID, where, e.Attempts, e.LastStatus, last)
 }
 
 // EndpointServiceRemovedError: the endpoint service is gone or being deleted

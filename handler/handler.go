@@ -3,6 +3,9 @@
 // endpoints and runs each registration until Atlas reports it AVAILABLE,
 // deregisters endpoints deleted in AWS, and reconciles the two sides to catch
 // what events missed. It never lets a delete remove the endpoint service.
+// Endpoints toward MongoDB's Data Federation services are entries of a
+// project's Data Federation endpoint list instead, driven by the same state
+// machine (see federation.go).
 //
 // It owns the interfaces it needs from the AWS side and from Atlas, so tests
 // can give it real clients against local stand-ins or in-process fakes.
@@ -49,6 +52,12 @@ type AtlasAPI interface {
 	GetInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) (*atlas.InterfaceEndpoint, error)
 	CreateInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) (*atlas.InterfaceEndpoint, error)
 	DeleteInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) error
+
+	// The project's Data Federation endpoint list (see federation.go).
+	ListDataFederationEndpoints(ctx context.Context) ([]atlas.DataFederationEndpoint, error)
+	GetDataFederationEndpoint(ctx context.Context, endpointID string) (*atlas.DataFederationEndpoint, error)
+	CreateDataFederationEndpoint(ctx context.Context, e atlas.DataFederationEndpoint) (*atlas.DataFederationEndpoint, error)
+	DeleteDataFederationEndpoint(ctx context.Context, endpointID string) error
 }
 
 // AtlasFactory builds an Atlas client for a set of credentials and one
@@ -315,6 +324,13 @@ func (h *Handler) lookupToRegister(ctx context.Context, lookup EndpointLookup, r
 		res.Outcome, res.Reason = OutcomeIgnored, why
 		return nil, true, nil
 	}
+	if h.cfg.federationRegion(ep.ServiceName) != "" {
+		res.Kind = KindDataFederation
+	}
+	if why := h.federationSkip(ep); why != "" {
+		res.Outcome, res.Reason = OutcomeIgnored, why
+		return nil, true, nil
+	}
 	return ep, false, nil
 }
 
@@ -378,6 +394,12 @@ func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup End
 // (the result says so). refreshed is shared by the endpoints of one
 // invocation, so that they refresh the service list at most once.
 func (h *Handler) registerTask(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result, refreshed *bool) (*task, error) {
+	if h.cfg.federationRegion(ep.ServiceName) != "" {
+		res.Kind, res.ProjectID = KindDataFederation, h.cfg.DataFederationProjectID
+		t := h.newFederationTask(apis, ep, ep.ID, startRegister)
+		t.ec2 = lookup
+		return t, nil
+	}
 	svc, err := h.findService(ctx, apis, ep.ServiceName, refreshed)
 	if err != nil {
 		return nil, err
@@ -386,7 +408,7 @@ func (h *Handler) registerTask(ctx context.Context, apis clients, lookup Endpoin
 		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.projects()+" has service name "+ep.ServiceName
 		return nil, nil
 	}
-	res.ProjectID, res.EndpointServiceID = svc.project, svc.ID
+	res.Kind, res.ProjectID, res.EndpointServiceID = KindCluster, svc.project, svc.ID
 	t := h.newTask(apis[svc.project], svc.project, svc.ID, ep.ID, startRegister)
 	t.ec2 = lookup
 	return t, nil
@@ -462,8 +484,8 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 	}
-	apis = make(clients, len(h.cfg.ProjectIDs))
-	for _, p := range h.cfg.ProjectIDs {
+	apis = make(clients, len(h.cfg.ProjectIDs)+1)
+	for _, p := range h.atlasProjects() {
 		if apis[p], err = h.deps.NewAtlas(creds, p); err != nil {
 			return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 		}
@@ -552,6 +574,7 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 	}
 	attrs := append(slices.Clip(extra),
 		slog.String("vpcEndpointId", res.VPCEndpointID),
+		slog.String("kind", res.Kind),
 		slog.String("vpcId", res.VPCID),
 		slog.String("serviceName", res.ServiceName),
 		slog.String("projectId", res.ProjectID),

@@ -39,7 +39,7 @@ func TestRegisterHappyPath(t *testing.T) {
 				t.Fatalf("Handle() error = %v", err)
 			}
 			want := Result{
-				Outcome: OutcomeRegistered, VPCEndpointID: hs.seeded.EndpointID, VPCID: hs.seeded.VPCID,
+				Outcome: OutcomeRegistered, Kind: KindCluster, VPCEndpointID: hs.seeded.EndpointID, VPCID: hs.seeded.VPCID,
 				ServiceName: atlastest.DefaultEndpointServiceName, ProjectID: hs.fake.ProjectID(),
 				EndpointServiceID: atlastest.DefaultServiceID, ConnectionStatus: atlas.StatusAvailable, Attempts: 1,
 			}

@@ -229,7 +229,7 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 		metric(MetricAtlasRequests, float64(st.atlasRequests.Load())),
 		metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
 	)
-	props := invocationProperties(ctx, res.VPCEndpointID)
+	props := withKind(invocationProperties(ctx, res.VPCEndpointID), res.Kind)
 	if err != nil {
 		props = append(props, emf.Property{Name: "errorType", Value: errorType(err)})
 	}
@@ -358,16 +358,16 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 		return
 	}
 	type group struct {
-		outcome, project string
-		n, attempts      int
+		outcome, project, kind string
+		n, attempts            int
 	}
 	var groups []*group
-	index := map[[2]string]*group{}
+	index := map[[3]string]*group{}
 	for _, it := range items {
-		k := [2]string{metricOutcome(&it.res, it.err), it.res.ProjectID}
+		k := [3]string{metricOutcome(&it.res, it.err), it.res.ProjectID, it.res.Kind}
 		g, ok := index[k]
 		if !ok {
-			g = &group{outcome: k[0], project: k[1]}
+			g = &group{outcome: k[0], project: k[1], kind: k[2]}
 			index[k] = g
 			groups = append(groups, g)
 		}
@@ -392,11 +392,20 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 				metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
 			)
 		}
-		h.emitOutcome(ctx, g.outcome, g.project, ms, props)
+		h.emitOutcome(ctx, g.outcome, g.project, ms, withKind(slices.Clip(props), g.kind))
 	}
 	warnings := warningCounts{}
 	for _, it := range items {
 		warnings.add(it.res.ProjectID, it.res.Warnings)
 	}
 	h.emitWarnings(ctx, warnings)
+}
+
+// withKind adds the kind of endpoint, when known, as a property: Logs
+// Insights can split by it, and no metric's identity changes.
+func withKind(props []emf.Property, kind string) []emf.Property {
+	if kind == "" {
+		return props
+	}
+	return append(props, emf.Property{Name: "kind", Value: kind})
 }

@@ -53,7 +53,8 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 		}
 		res.Endpoints = make([]EndpointResult, 0, len(plan))
 		for _, p := range plan {
-			p.origin.lookup = p.ec2 // where EC2 showed it, to tag it there
+			// Where EC2 showed it, to tag it there, and whose it is.
+			p.origin.lookup, p.origin.account = p.ec2, p.ep.OwnerID
 			res.Endpoints = append(res.Endpoints, p.EndpointResult)
 		}
 		res.Counts = countOutcomes(res.Endpoints)
@@ -98,7 +99,7 @@ func (h *Handler) emitReconcileCounts(ctx context.Context, plan []*planned) {
 		}
 	}
 	h.emitWarnings(ctx, warnings)
-	for _, project := range h.cfg.ProjectIDs {
+	for _, project := range h.atlasProjects() {
 		if err := h.EmitCounts(ctx, project,
 			Count{Name: MetricReconcileOrphans, Value: orphans[project]},
 			Count{Name: MetricReconcileRegistered, Value: registered[project]},
@@ -157,7 +158,11 @@ func (h *Handler) plan(ctx context.Context, apis clients, failed map[string]erro
 		}
 		plan = append(plan, h.planService(svc, aws, inAtlas)...)
 	}
-	return plan, nil
+	fed, err := h.planFederation(ctx, apis, accounts, failed)
+	if err != nil {
+		return nil, err
+	}
+	return append(plan, fed...), nil
 }
 
 // servedAccounts are the accounts reconcile searches: the function's own
@@ -291,9 +296,9 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 	for _, id := range ids {
 		ie := inAtlas[id]
 		ep := aws.endpoints[id]
-		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID},
+		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID, Kind: KindCluster},
 			ec2: aws.lookups[id], place: aws.places[id], ep: ep}
-		p.origin = origin{account: ep.OwnerID, region: serviceRegion(svc.EndpointServiceName)}
+		p.origin = origin{region: serviceRegion(svc.EndpointServiceName)}
 		if ie != nil {
 			p.origin.status, p.origin.atlasError = ie.ConnectionStatus, ie.ErrorMessage
 		}
@@ -384,7 +389,12 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 		if p.start == nil {
 			continue
 		}
-		t := h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		var t *task
+		if p.Kind == KindDataFederation {
+			t = h.newFederationTask(apis, &p.ep, p.VPCEndpointID, p.start)
+		} else {
+			t = h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		}
 		t.ec2 = p.ec2
 		tasks = append(tasks, t)
 		byTask[t] = p
@@ -400,7 +410,7 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 		var de *DeadlineError
 		switch {
 		case !t.done || errors.As(t.err, &de):
-			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.phase+") when the run's deadline came; the next run picks it up"
+			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.says(t.phase)+") when the run's deadline came; the next run picks it up"
 		case t.err == nil && t.deregistering:
 			p.Outcome, p.Reason = t.outcome, t.reason
 		case t.err == nil && t.outcome == OutcomeAlreadyRegistered:

@@ -308,3 +308,32 @@ func TestOutcomesOfResults(t *testing.T) {
 		})
 	}
 }
+
+// A Data Federation entry has no endpoint service, and is reported all the
+// same: on registration, and when reconcile acts on it.
+func TestReportOfDataFederation(t *testing.T) {
+	t.Parallel()
+	rec := &reportRecorder{}
+	hs := newFederationHarness(t, false, harnessOptions{reporter: rec})
+	if _, err := hs.invoke(hs.event(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	o := rec.only(t)
+	if len(o) != 1 || o[0].Kind != KindDataFederation || o[0].ProjectID != dfProject || o[0].EndpointServiceID != "" ||
+		o[0].Outcome != OutcomeRegistered || o[0].TagStatus != TagStatusAvailable || o[0].Tagger == nil || o[0].AccountID != "123456789012" {
+		t.Fatalf("outcomes = %+v, want the entry registered, to be tagged available", o)
+	}
+
+	missing := hs.newEndpoint()
+	rec.calls = nil
+	if _, err := hs.invoke([]byte(`{"action":"reconcile"}`), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := byID(t, rec.only(t))
+	if r := got[missing]; r.Outcome != OutcomeRegistered || r.Kind != KindDataFederation || r.TagStatus != TagStatusAvailable || r.Tagger == nil || r.AccountID != "123456789012" {
+		t.Errorf("the entry reconcile registered: %+v", r)
+	}
+	if r := got[hs.seeded.EndpointID]; r.Outcome != OutcomeAlreadyRegistered || r.TagStatus != "" {
+		t.Errorf("the entry reconcile left alone: %+v, want already-registered and no tag", r)
+	}
+}

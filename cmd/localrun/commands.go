@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/handler"
 	"github.com/atlasvpce/registrar/internal/localstack"
 )
 
 // stackFlags are the flags of the commands that start a stack.
 type stackFlags struct {
+	env               []string // extra function environment, set by a scenario
 	bootstrap, rie    string
 	auth, apiVersion  string
 	pendingAcceptance time.Duration
@@ -61,6 +63,7 @@ func (f *stackFlags) start(ctx context.Context, con *console) (*localstack.Stack
 		FunctionLog:       &lineWriter{fn: con.functionLine(f.verbose)},
 		EmulatorLog:       &lineWriter{fn: con.emulatorLine(f.verbose)},
 		QueueLog:          func(msg string) { con.line("local", msg) },
+		Env:               f.env,
 	})
 	if err != nil {
 		return nil, err
@@ -101,12 +104,12 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 	var sf stackFlags
 	sf.register(fs)
 	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to invoke the function with; the samples' placeholder ids are replaced by the seeded ones")
-	scenario := fs.String("scenario", "register", "register: invoke once with -event; lifecycle: register, delete in EC2, deregister, reconcile")
+	scenario := fs.String("scenario", "register", "register: invoke once with -event; lifecycle: register, delete in EC2, deregister, reconcile; data-federation: the same for a Data Federation endpoint")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
-	if *scenario != "register" && *scenario != "lifecycle" {
-		fmt.Fprintf(os.Stderr, "localrun run: -scenario %q: want register or lifecycle\n", *scenario)
+	if *scenario != "register" && *scenario != "lifecycle" && *scenario != "data-federation" {
+		fmt.Fprintf(os.Stderr, "localrun run: -scenario %q: want register, lifecycle or data-federation\n", *scenario)
 		return exitCode(2)
 	}
 	raw, err := os.ReadFile(*event)
@@ -114,6 +117,10 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 	con := newConsole(out)
+	if *scenario == "data-federation" {
+		// The stack's own project serves as the Data Federation project too.
+		sf.env = append(sf.env, "ATLAS_DATA_FEDERATION_PROJECT_ID="+atlastest.DefaultProjectID)
+	}
 	s, err := sf.start(ctx, con)
 	if err != nil {
 		return interrupted(ctx, err)
@@ -122,8 +129,11 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		con.line("local", "stopping everything")
 		s.Close()
 	}()
-	if *scenario == "lifecycle" {
+	switch *scenario {
+	case "lifecycle":
 		return runLifecycle(ctx, s, con, filepath.Dir(*event))
+	case "data-federation":
+		return runDataFederation(ctx, s, con, filepath.Dir(*event))
 	}
 
 	payload, rewrites, err := s.RewriteSample(raw)

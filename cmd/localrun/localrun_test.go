@@ -134,11 +134,28 @@ func runReal(t *testing.T, args ...string) (*bytes.Buffer, error) {
 // and says OK for every step.
 func TestRunLifecycleScenario(t *testing.T) {
 	t.Parallel()
-	out, err := runReal(t, "-scenario", "lifecycle", "-event", "../../events/create-vpc-endpoint.json")
-	if err != nil {
-		t.Fatalf("run -scenario lifecycle: %v\n%s", err, out.String())
+	runScenario(t, "lifecycle", "create-vpc-endpoint.json", 5)
+}
+
+// make run SCENARIO=data-federation registers a Data Federation endpoint and
+// deregisters it, through the real binary, and the results name the kind.
+func TestRunDataFederationScenario(t *testing.T) {
+	t.Parallel()
+	out := runScenario(t, "data-federation", "create-vpc-endpoint-data-federation.json", 3)
+	if !strings.Contains(out, `"kind": "data-federation"`) {
+		t.Errorf("no result names the data-federation kind:\n%s", out)
 	}
-	for i := 1; i <= 5; i++ {
+}
+
+// runScenario runs make run's scenario and checks that each of its steps
+// ended OK; it returns the output.
+func runScenario(t *testing.T, scenario, event string, steps int) string {
+	t.Helper()
+	out, err := runReal(t, "-scenario", scenario, "-event", "../../events/"+event)
+	if err != nil {
+		t.Fatalf("run -scenario %s: %v\n%s", scenario, err, out.String())
+	}
+	for i := 1; i <= steps; i++ {
 		if !strings.Contains(out.String(), fmt.Sprintf("OK    step %d:", i)) {
 			t.Errorf("step %d did not end OK:\n%s", i, out.String())
 		}
@@ -146,6 +163,7 @@ func TestRunLifecycleScenario(t *testing.T) {
 	if strings.Contains(out.String(), "FAIL") {
 		t.Errorf("output reports a failure:\n%s", out.String())
 	}
+	return out.String()
 }
 
 // make run with the sample for the seeded endpoint whose group is too

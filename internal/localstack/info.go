@@ -132,6 +132,10 @@ var (
 	sampleVPCIDs       = []string{"vpc-0f1e2d3c4b5a69788"}
 	sampleSubnetIDs    = []string{"subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb88"}
 	sampleServiceNames = []string{"com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"}
+	// SampleDataFederationServiceName is MongoDB's real Data Federation
+	// service in us-east-1, which events/create-vpc-endpoint-data-federation.json
+	// names on purpose: it is not a placeholder, and passes through.
+	SampleDataFederationServiceName = "com.amazonaws.vpce.us-east-1.vpce-svc-00e311695874992b4"
 )
 
 // sampleNarrowEndpointID stands for the seeded endpoint whose security group

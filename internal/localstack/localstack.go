@@ -394,7 +394,7 @@ type AtlasState struct {
 	DeleteRequested     bool
 	Requests            int // every request the fake received, digest challenges included
 	Authenticated       int // requests that passed authentication (token requests included)
-	Registrations       int // authenticated POSTs that add an interface endpoint
+	Registrations       int // authenticated POSTs that add an interface endpoint or a Data Federation entry
 }
 
 // NewEndpoint creates another Interface endpoint for the stack's endpoint
@@ -462,8 +462,10 @@ func (s *Stack) StateOf(ctx context.Context, endpointID string) (AtlasState, err
 }
 
 // IsRegistration reports whether r is an authenticated request to add an
-// interface endpoint (POST …/endpoint in v2, …/interfaceEndpoints in v1.0).
+// interface endpoint (POST …/endpoint in v2, …/interfaceEndpoints in v1.0)
+// or a Data Federation entry (POST …/privateNetworkSettings/endpointIds).
 func IsRegistration(r atlastest.Request) bool {
 	return r.Authenticated && r.Method == http.MethodPost &&
-		(strings.HasSuffix(r.Path, "/endpoint") || strings.HasSuffix(r.Path, "/interfaceEndpoints"))
+		(strings.HasSuffix(r.Path, "/endpoint") || strings.HasSuffix(r.Path, "/interfaceEndpoints") ||
+			strings.HasSuffix(r.Path, "/privateNetworkSettings/endpointIds"))
 }
