@@ -337,7 +337,7 @@ func TestInvalidIDErrorMessage(t *testing.T) {
 		t.Errorf("id not truncated to 64 characters: %s", msg)
 	}
 	if !strings.Contains(msg, "interface endpoint id") || !strings.Contains(msg, `^vpce-[0-9a-f]{17}$`) ||
-		!strings.Contains(msg, "Atlas accepts only 17-digit ids") {
+		!strings.Contains(msg, atlas.EndpointIDForm) {
 		t.Errorf("message lacks kind, pattern or what Atlas accepts: %s", msg)
 	}
 	if err := atlas.ValidateEndpointID("vpce-\x00\"x"); !strings.Contains(err.Error(), `"vpce-\x00\"x"`) {
@@ -345,7 +345,7 @@ func TestInvalidIDErrorMessage(t *testing.T) {
 	}
 	// An 8-digit id is a real, older AWS id: say so, and that Atlas refuses it.
 	legacy := atlas.ValidateEndpointID("vpce-0123abcd")
-	if legacy == nil || !strings.Contains(legacy.Error(), "8-digit legacy AWS id; Atlas accepts only 17-digit ids") {
+	if legacy == nil || !strings.Contains(legacy.Error(), "8-digit legacy AWS id, which Atlas refuses") {
 		t.Errorf("ValidateEndpointID(legacy) = %v, want it refused as an 8-digit legacy id", legacy)
 	}
 	for _, ok := range []string{"vpce-0123456789abcdef0", "vpce-00000000000000000"} {

@@ -225,7 +225,7 @@ func (h *Handler) reportBatch(ctx context.Context, stats *invocationStats, items
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	counts := map[string]int{}
 	for _, it := range items {
-		h.logOutcome(it.ctx, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
+		h.logOutcome(it.ctx, it.msg.Request.Action, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
 		counts[metricOutcome(&it.res, it.err)]++
 		if it.err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.msg.ID})
