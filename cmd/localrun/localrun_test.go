@@ -24,8 +24,8 @@ func TestFunctionLineCondenses(t *testing.T) {
 			"lambda  REPORT duration 1607.42 ms (cold start)"},
 		{"START RequestId: x Version: $LATEST", ""},
 		{"config: ATLAS_PROJECT_ID is required", "lambda  config: ATLAS_PROJECT_ID is required"},
-		{`{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["Outcome"]],"Metrics":[{"Name":"Registrations","Unit":"Count"}]}]},"Outcome":"registered","Registrations":1,"requestId":"r"}`,
-			"lambda  METRICS Outcome=registered Registrations=1"},
+		{`{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["Outcome"]],"Metrics":[{"Name":"Events","Unit":"Count"}]}]},"Outcome":"registered","Events":1,"requestId":"r"}`,
+			"lambda  METRICS Outcome=registered Events=1"},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer

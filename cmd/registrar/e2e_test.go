@@ -209,7 +209,7 @@ func checkMetricsLine(t *testing.T, output string, s *localstack.Stack, outcome 
 		handler.DimensionOutcome:       outcome,
 		handler.DimensionProject:       s.ProjectID,
 		"vpcEndpointId":                s.EndpointID,
-		handler.MetricRegistrations:    1.0,
+		handler.MetricEvents:           1.0,
 		handler.MetricAttempts:         1.0,
 		handler.MetricAtlasRequests:    float64(len(s.Fake.Requests())),
 		handler.MetricAtlasRateLimited: 0.0,
