@@ -34,9 +34,9 @@ func TestParseLifecycle(t *testing.T) {
 		want    Request
 	}{
 		{
-			name:    "fixture delete of two",
+			name:    "fixture delete of one",
 			payload: string(readEvent(t, "delete-vpc-endpoints.json")),
-			want:    Request{Source: SourceEventBridge, Action: Deregister, Account: "123456789012", Region: "us-east-1", EndpointIDs: []string{"vpce-0a1b2c3d4e5f60718", "vpce-0f0e0d0c0b0a09081"}},
+			want:    Request{Source: SourceEventBridge, Action: Deregister, Account: "123456789012", Region: "us-east-1", EndpointIDs: []string{"vpce-0a1b2c3d4e5f60718"}},
 		},
 		{
 			name:    "one id is an object",

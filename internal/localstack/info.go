@@ -133,6 +133,11 @@ var (
 	sampleServiceNames = []string{"com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"}
 )
 
+// ErrNotJSON is returned (wrapped) by RewriteSample for input that is not
+// one JSON value: there is nothing to rewrite, and the caller may send it
+// as it is, to see what the function answers.
+var ErrNotJSON = errors.New("not valid JSON")
+
 // Rewrite is one sample id RewriteSample replaced, and what with.
 type Rewrite struct {
 	From, To string
@@ -159,10 +164,10 @@ func (i *Info) RewriteSample(raw []byte) ([]byte, []Rewrite, error) {
 	d.UseNumber() // keep ownerId and timestamps exactly
 	var doc any
 	if err := d.Decode(&doc); err != nil {
-		return nil, nil, fmt.Errorf("rewrite event: not JSON: %w", err)
+		return nil, nil, fmt.Errorf("rewrite event: %w: %v", ErrNotJSON, err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return nil, nil, errors.New("rewrite event: unexpected data after the JSON value")
+		return nil, nil, fmt.Errorf("rewrite event: %w: unexpected data after the JSON value", ErrNotJSON)
 	}
 	var r rewriter
 	r.collect(doc, "")
