@@ -1,7 +1,8 @@
 // Package registrar_test checks the repository as a whole: repo_test.go
-// that no build output is tracked, ensure_tools_test.go that
-// scripts/ensure-tools installs the Python tools without touching the
-// system Python. The templates' tests live in deploy/.
+// that no build output is tracked, links_test.go that every relative link
+// and #anchor in the README, the CHANGELOG and docs/ resolves,
+// ensure_tools_test.go that scripts/ensure-tools installs the Python tools
+// without touching the system Python. The templates' tests live in deploy/.
 package registrar_test
 
 import (

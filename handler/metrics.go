@@ -289,7 +289,7 @@ func (h *Handler) EmitCounts(ctx context.Context, projectID string, counts ...Co
 type unknownMetricError struct{ name string }
 
 func (e *unknownMetricError) Error() string {
-	return "metrics: " + e.name + " is not a count the function publishes; add it to metricUnits, the dashboard and the README"
+	return "metrics: " + e.name + " is not a count the function publishes; add it to metricUnits, the dashboard and docs/operating.md (Metrics)"
 }
 
 // emitBatchMetrics writes a batch's metrics: one line per outcome (and

@@ -97,7 +97,7 @@ func defaults() config {
 }
 
 // modelDefaults are the deployment as shipped (from template.yaml) and
-// Atlas's limits as far as they are known; see the README for which of them
+// Atlas's limits as far as they are known; see docs/performance.md for which of them
 // are published and which are assumptions.
 func modelDefaults(s shipped, template, shape string) config {
 	concurrency, source := s.batchConcurrency, " ("+template+", MaximumConcurrency)"
