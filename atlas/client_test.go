@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -520,5 +521,46 @@ func TestBadRequestDetail(t *testing.T) {
 	}
 	if n := srv.Count(http.MethodPost, "/endpoint"); n != 1 {
 		t.Errorf("POSTs = %d, want 1 (a 400 is not retried)", n)
+	}
+}
+
+// Clients built from credentials marked WithSharedToken (one per project)
+// fetch one service-account token between them; unmarked, one each. A new
+// marking, as after the secret is read again, fetches a new token.
+func TestSharedServiceAccountToken(t *testing.T) {
+	t.Parallel()
+	const p2 = "5f0000000000000000000002"
+	opts := fakeOptions()
+	opts.Projects = []atlastest.Project{{ID: p2}}
+	srv := atlastest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	clients := func(creds atlas.Credentials) {
+		t.Helper()
+		for _, p := range []string{srv.ProjectID(), p2} {
+			c, err := atlas.NewClient(atlas.Config{BaseURL: srv.URL, ProjectID: p, Timeout: 2 * time.Second, Retry: fastRetry}, creds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.ListEndpointServices(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clients(serviceAccount)
+	if got := srv.TokenRequests(); got != 2 {
+		t.Fatalf("unshared: token requests = %d, want 2", got)
+	}
+	shared := serviceAccount.WithSharedToken()
+	clients(shared)
+	clients(shared)
+	if got := srv.TokenRequests(); got != 3 {
+		t.Errorf("shared by four clients: token requests = %d, want 3 (one more)", got)
+	}
+	clients(serviceAccount.WithSharedToken())
+	if got := srv.TokenRequests(); got != 4 {
+		t.Errorf("marked again: token requests = %d, want 4 (a token of its own)", got)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", shared, shared, shared); strings.Contains(s, testClientSecret) || strings.Contains(s, "0x") {
+		t.Errorf("shared credentials format as %s", s)
 	}
 }

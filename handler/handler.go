@@ -445,6 +445,9 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 	}
+	// One service-account token for all the projects' clients: the token
+	// endpoint takes 10 requests a minute.
+	creds = creds.WithSharedToken()
 	apis = make(clients, len(h.cfg.ProjectIDs))
 	for _, p := range h.cfg.ProjectIDs {
 		if apis[p], err = h.deps.NewAtlas(creds, p); err != nil {
