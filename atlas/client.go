@@ -462,6 +462,14 @@ func tokenError(re *oauth2.RetrieveError) *ErrorResponse {
 		Reason:     http.StatusText(resp.StatusCode),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
+	// Atlas answers its own limits on the token endpoint with an ApiError body
+	// rather than OAuth2's ({"error":429,"errorCode":"RATE_LIMITED","detail":
+	// "Resource /api/oauth/token is limited to 10 requests every 1 minutes."}):
+	// keep its code and detail for the log.
+	var ae apiError
+	if e.ErrorCode == "" && json.Unmarshal(re.Body, &ae) == nil && ae.ErrorCode != "" {
+		e.ErrorCode, e.Detail = truncate(ae.ErrorCode), truncate(ae.Detail)
+	}
 	// RFC 6749 answers a bad client with 400 invalid_client; it is still a credentials problem.
 	if e.StatusCode == http.StatusBadRequest && (re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client") {
 		e.StatusCode = http.StatusUnauthorized

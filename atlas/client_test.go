@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -477,6 +478,39 @@ func TestTokenEndpointRateLimited(t *testing.T) {
 	}
 	if got := srv.TokenRequests(); got != 2 {
 		t.Errorf("token requests = %d, want 2", got)
+	}
+}
+
+// Atlas's own answer over the token endpoint's limit (as quoted in
+// terraform-provider-mongodbatlas PR #3791) is an ApiError, not an OAuth2
+// error body: the retry hook sees its code and detail, the client waits
+// (backoff, as no Retry-After came) and fetches the token again.
+func TestTokenEndpointRateLimitedAsAtlasAnswers(t *testing.T) {
+	t.Parallel()
+	const body = `{"detail":"Resource /api/oauth/token is limited to 10 requests every 1 minutes.","error":429,` +
+		`"errorCode":"RATE_LIMITED","parameters":["/api/oauth/token",10,1],"reason":"Too Many Requests"}`
+	var seen []error
+	var mu sync.Mutex
+	c, srv := setup(t, atlas.V2, serviceAccount, fakeOptions(), func(cfg *atlas.Config) {
+		cfg.OnRetry = func(_ context.Context, err error, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, err)
+		}
+	})
+	srv.InjectFault(atlastest.Fault{PathContains: "/api/oauth/token", Status: 429, Body: []byte(body), Times: 2})
+	if _, err := c.ListEndpointServices(t.Context()); err != nil {
+		t.Fatalf("err = %v, want success after waiting out the limit", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || srv.TokenRequests() != 3 {
+		t.Fatalf("%d retries, %d token requests; want 2, 3", len(seen), srv.TokenRequests())
+	}
+	er, ok := errors.AsType[*atlas.ErrorResponse](seen[0])
+	if !ok || !errors.Is(seen[0], atlas.ErrRateLimited) || er.Path != "/api/oauth/token" || er.ErrorCode != "RATE_LIMITED" ||
+		!strings.Contains(er.Detail, "limited to 10 requests every 1 minutes") {
+		t.Errorf("retried error = %#v, want a RATE_LIMITED 429 of /api/oauth/token with Atlas's detail", seen[0])
 	}
 }
 
