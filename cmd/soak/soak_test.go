@@ -202,6 +202,10 @@ func TestModelTokenEndpointRate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := modelConfig(t, shapeBatch)
+			// A slower clock than the other model tests: how many token
+			// requests fall within a minute is what is measured, and a
+			// loaded machine's timer lag spreads them.
+			cfg.scale = 10 * time.Millisecond
 			cfg.n = tt.n
 			if tt.concurrency > 0 {
 				cfg.concurrency, cfg.batchSize = tt.concurrency, tt.batchSize
@@ -212,20 +216,22 @@ func TestModelTokenEndpointRate(t *testing.T) {
 				t.Fatalf("failures %v, %d of %d AVAILABLE; want none lost", f, b.rep.available, tt.n)
 			}
 			// A token lives an hour of model time: a long run may renew some.
-			if b.containers != cfg.concurrency || b.tokens < b.containers || b.token403 != 0 {
-				t.Errorf("%d tokens for %d containers (concurrency %d), %d 403s; want every container used, a token each, no 403",
-					b.tokens, b.containers, cfg.concurrency, b.token403)
+			if b.tokens < b.containers || b.token403 != 0 {
+				t.Errorf("%d tokens for %d containers, %d 403s; want a token each, no 403", b.tokens, b.containers, b.token403)
 			}
 			if tt.within {
+				if b.containers != cfg.concurrency {
+					t.Errorf("%d containers, want all %d used", b.containers, cfg.concurrency)
+				}
 				if b.token429 != 0 || b.tokenBurst > cfg.tokenRate {
 					t.Errorf("concurrency %d: %d token 429s, %d token requests in a minute; want none, ≤ %d", cfg.concurrency, b.token429, b.tokenBurst, cfg.tokenRate)
 				}
 				return
 			}
 			// Beyond the limit: refused, waited out, and done.
-			if b.containers <= cfg.tokenRate || b.token429 == 0 || b.raWaits == 0 || b.tokenBurst <= cfg.tokenRate {
+			if b.containers <= 2*cfg.tokenRate || b.token429 == 0 || b.raWaits == 0 || b.tokenBurst <= cfg.tokenRate {
 				t.Errorf("concurrency %d: %d containers, %d token 429s, %d Retry-After waits, %d token requests in a minute; want > %d, some, some, > %d",
-					cfg.concurrency, b.containers, b.token429, b.raWaits, b.tokenBurst, cfg.tokenRate, cfg.tokenRate)
+					cfg.concurrency, b.containers, b.token429, b.raWaits, b.tokenBurst, 2*cfg.tokenRate, cfg.tokenRate)
 			}
 		})
 	}
