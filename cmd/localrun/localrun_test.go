@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,5 +265,43 @@ func TestRunUnknownScenario(t *testing.T) {
 	var out bytes.Buffer
 	if err := runCommand(context.Background(), []string{"run", "-scenario", "everything"}, &out); err == nil {
 		t.Error("an unknown scenario was accepted")
+	}
+}
+
+// make invoke sends a file that is not JSON as it is, and says so; and when
+// the stack's queue answers that the invocation waits (an informational
+// 102), it says it is queued behind a running invocation.
+func TestInvokeSaysQueuedAndSendsNonJSON(t *testing.T) {
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		w.WriteHeader(localstack.StatusQueued)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"errorType":"InvalidEventError","errorMessage":"invalid event (received 8 bytes that are not valid JSON): …"}`))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "stack.json")
+	info := &localstack.Info{InvokeURL: srv.URL + localstack.InvokePath, PID: os.Getpid(), EndpointID: "vpce-ccccccccccccccccc"}
+	if err := info.WriteState(state); err != nil {
+		t.Fatal(err)
+	}
+	event := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(event, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := runCommand(context.Background(), []string{"invoke", "-state", state, "-event", event}, &out)
+	if err == nil {
+		t.Error("invoke of a refused event succeeded")
+	}
+	if string(got) != "not json" {
+		t.Errorf("the function received %q, want the file as it is", got)
+	}
+	for _, want := range []string{"not valid JSON: sent as it is", "queued behind a running invocation; it starts when that one ends", "FAIL  the function returned InvalidEventError"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
