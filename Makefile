@@ -78,7 +78,7 @@ localrun:
 	$(GO) build -o $(BIN)/localrun ./cmd/localrun
 
 .PHONY: run
-run: tools build localrun ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile).
+run: tools build localrun ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile; SCENARIO=data-federation: a Data Federation endpoint).
 	$(BIN)/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event events/create-vpc-endpoint.json -scenario $(SCENARIO)
 
 .PHONY: up

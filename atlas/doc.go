@@ -1,5 +1,7 @@
 // Package atlas is a small client for the part of the MongoDB Atlas Administration API
-// that registers AWS interface endpoints with a project's private endpoint service.
+// that registers AWS interface endpoints with a project's private endpoint service,
+// and with the project's Data Federation / Online Archive endpoint list
+// (privateNetworkSettings/endpointIds, a v2 route whatever the client's Version).
 //
 // It speaks the current versioned API (V2, media type application/vnd.atlas.2023-01-01+json)
 // and the legacy v1.0 API, authenticates with programmatic API keys (HTTP Digest) or

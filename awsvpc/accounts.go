@@ -126,7 +126,8 @@ func (a *Accounts) Endpoints(ctx context.Context, account, region string) (*Endp
 		}
 		cfg.Credentials = p
 	}
-	e := &Endpoints{EC2: ec2.NewFromConfig(cfg), NotFoundWait: a.NotFoundWait}
+	client := ec2.NewFromConfig(cfg)
+	e := &Endpoints{EC2: client, Network: client, NotFoundWait: a.NotFoundWait}
 	if a.lookups == nil {
 		a.lookups = map[[2]string]*Endpoints{}
 	}

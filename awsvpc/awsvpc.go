@@ -1,5 +1,5 @@
 // Package awsvpc is the AWS side of the registrar: it looks up VPC endpoints
-// in EC2 and reads the Atlas credentials from Secrets Manager.
+// in EC2, with their security groups and subnets, and reads the Atlas credentials from Secrets Manager.
 //
 // The interfaces are declared here, with the SDK's exact signatures, so the
 // real *ec2.Client and *secretsmanager.Client satisfy them as they are and a
@@ -67,12 +67,21 @@ type Endpoint struct {
 	Type        string // Interface, Gateway, GatewayLoadBalancer, …
 	OwnerID     string
 	SubnetIDs   []string
-	Tags        map[string]string // from the same DescribeVpcEndpoints answer
+	// SecurityGroupIDs are the groups EC2 lists for the endpoint (for an
+	// Interface endpoint, the VPC's default group when none was named).
+	SecurityGroupIDs []string
+	Tags             map[string]string // from the same DescribeVpcEndpoints answer
+	// DNSNames are the endpoint's DNS names in EC2's order; Atlas Data
+	// Federation takes the first.
+	DNSNames []string
 }
 
 // Endpoints looks up VPC endpoints.
 type Endpoints struct {
 	EC2 EC2API
+	// Network reads the endpoints' security groups and subnets
+	// (DescribeNetwork); usually the same client as EC2.
+	Network NetworkAPI
 	// NotFoundWait bounds the total time spent retrying an endpoint that EC2
 	// does not know yet. Zero means DefaultNotFoundWait; negative means one try.
 	NotFoundWait time.Duration
@@ -154,15 +163,35 @@ func (e *Endpoints) describe(ctx context.Context, id string) (*Endpoint, error) 
 
 func toEndpoint(v ec2types.VpcEndpoint) Endpoint {
 	return Endpoint{
-		ID:          aws.ToString(v.VpcEndpointId),
-		VPCID:       aws.ToString(v.VpcId),
-		ServiceName: aws.ToString(v.ServiceName),
-		State:       string(v.State),
-		Type:        string(v.VpcEndpointType),
-		OwnerID:     aws.ToString(v.OwnerId),
-		SubnetIDs:   slices.Clone(v.SubnetIds),
-		Tags:        tags(v.Tags),
+		ID:               aws.ToString(v.VpcEndpointId),
+		VPCID:            aws.ToString(v.VpcId),
+		ServiceName:      aws.ToString(v.ServiceName),
+		State:            string(v.State),
+		Type:             string(v.VpcEndpointType),
+		OwnerID:          aws.ToString(v.OwnerId),
+		SubnetIDs:        slices.Clone(v.SubnetIds),
+		SecurityGroupIDs: groupIDs(v.Groups),
+		Tags:             tags(v.Tags),
+		DNSNames:         dnsNames(v.DnsEntries),
 	}
+}
+
+func dnsNames(es []ec2types.DnsEntry) []string {
+	var out []string
+	for _, e := range es {
+		if n := aws.ToString(e.DnsName); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func groupIDs(gs []ec2types.SecurityGroupIdentifier) []string {
+	var ids []string
+	for _, g := range gs {
+		ids = append(ids, aws.ToString(g.GroupId))
+	}
+	return ids
 }
 
 func tags(ts []ec2types.Tag) map[string]string {

@@ -160,8 +160,8 @@ func TestMemberAccountPlacement(t *testing.T) {
 	}
 }
 
-// The member role trusts the registrar function's role alone and allows
-// ec2:DescribeVpcEndpoints alone.
+// The member role trusts the registrar function's role alone and allows the
+// three EC2 reads alone: the endpoint, and its security groups and subnets.
 func TestMemberAccountMemberRole(t *testing.T) {
 	t.Parallel()
 	tpl := mustMemberTemplate(t)
@@ -185,6 +185,9 @@ func TestMemberAccountMemberRole(t *testing.T) {
 		"Principal": map[string]any{"AWS": centralRole},
 	}}, []map[string]any{{
 		"Sid": "DescribeVpcEndpoints", "Effect": "Allow", "Action": "ec2:DescribeVpcEndpoints", "Resource": "*",
+	}, {
+		"Sid": "DescribeEndpointNetwork", "Effect": "Allow", "Resource": "*",
+		"Action": []any{"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"},
 	}})
 	// No other resource may grant anything to it or anyone.
 	var iam []string

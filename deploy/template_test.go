@@ -112,6 +112,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		{"ATLAS_ALLOW_SERVICE_REMOVAL", "AllowServiceRemoval"},
 		{"RECONCILE_DELETE_ORPHANS", "ReconcileDeleteOrphans"},
 		{"ATLAS_PROJECT_IDS", "AtlasProjectIds"},
+		{"ATLAS_DATA_FEDERATION_PROJECT_ID", "DataFederationProjectId"},
 		{"ALLOWED_ACCOUNT_IDS", "AllowedAccountIds"},
 		{"MEMBER_ROLE_NAME", "MemberRoleName"},
 	}
@@ -152,6 +153,12 @@ func TestTemplateParameters(t *testing.T) {
 				"5f0a1b2c3d4e5f6a7b8c9d0e, 6a0a1b2c3d4e5f6a7b8c9d0f", "5f0a1b2c3d4e5f6a7b8c9d0e;6a0a1b2c3d4e5f6a7b8c9d0f",
 				"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0",
 			},
+		},
+		{
+			name:    "DataFederationProjectId",
+			deflt:   "",
+			valid:   []string{"", "5f0a1b2c3d4e5f6a7b8c9d0e"},
+			invalid: []string{"5F0A1B2C3D4E5F6A7B8C9D0E", "5f0a1b2c3d4e5f6a7b8c9d0", "5f0a1b2c3d4e5f6a7b8c9d0e,6a0a1b2c3d4e5f6a7b8c9d0f", " 5f0a1b2c3d4e5f6a7b8c9d0e"},
 		},
 		{
 			name: "AtlasSecretArn",
@@ -352,6 +359,11 @@ func functionStatements(t *testing.T) []statement {
 	return out
 }
 
+// unscopedReads are the actions that support no resource-level scoping, the
+// only ones either template grants on "*": the endpoint lookup and the
+// connectivity warnings' reads.
+var unscopedReads = []string{"ec2:DescribeVpcEndpoints", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"}
+
 func TestTemplatePolicies(t *testing.T) {
 	t.Parallel()
 	tpl := mustTemplate(t)
@@ -364,6 +376,9 @@ func TestTemplatePolicies(t *testing.T) {
 		iamCond   map[string]any // the statement's Condition block
 	}{
 		{action: "ec2:DescribeVpcEndpoints", resource: "*"},
+		// The connectivity warnings; neither supports resource scoping.
+		{action: "ec2:DescribeSecurityGroups", resource: "*"},
+		{action: "ec2:DescribeSubnets", resource: "*"},
 		{action: "secretsmanager:GetSecretValue", resource: ref("AtlasSecretArn")},
 		// The event source mapping reads the event queue with the function's
 		// role: on that queue only.
@@ -415,8 +430,8 @@ func TestTemplatePolicies(t *testing.T) {
 				}
 			}
 			resources, _ := stringList(s.body["Resource"])
-			if slices.Contains(resources, "*") && !slices.Equal(actions, []string{"ec2:DescribeVpcEndpoints"}) {
-				t.Errorf("statement %d grants %v on \"*\"; only ec2:DescribeVpcEndpoints may", i, actions)
+			if slices.Contains(resources, "*") && slices.ContainsFunc(actions, func(a string) bool { return !slices.Contains(unscopedReads, a) }) {
+				t.Errorf("statement %d grants %v on \"*\"; only %v may", i, actions, unscopedReads)
 			}
 		}
 	})
@@ -782,6 +797,7 @@ func TestTemplateAlarms(t *testing.T) {
 		{"RegistrationFailuresAlarm", ref("MetricsNamespace"), handler.MetricEvents, handler.MetricOutcomeFailed, "Sum", "notBreaching"},
 		// Reconcile reports now and then: the last run's state stands between runs.
 		{"ReconcileOrphansAlarm", ref("MetricsNamespace"), handler.MetricReconcileOrphans, nil, "Maximum", "ignore"},
+		{"ReconcileRegisteredAlarm", ref("MetricsNamespace"), handler.MetricReconcileRegistered, nil, "Maximum", "ignore"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -819,6 +835,24 @@ func TestTemplateAlarms(t *testing.T) {
 			}
 		})
 	}
+	// Three consecutive reconcile runs: three periods of the default
+	// schedule, all of them breaching.
+	t.Run("ReconcileRegisteredAlarm spans three runs", func(t *testing.T) {
+		t.Parallel()
+		schedule := mustDig(t, tpl, "Parameters", "ReconcileSchedule", "Default")
+		m := regexp.MustCompile(`^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$`).FindStringSubmatch(fmt.Sprint(schedule))
+		if m == nil {
+			t.Fatalf("ReconcileSchedule default %v is not a rate()", schedule)
+		}
+		n, _ := strconv.Atoi(m[1])
+		unit := map[string]int{"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}[m[2]]
+		props := mustDig(t, tpl, "Resources", "ReconcileRegisteredAlarm", "Properties")
+		for key, want := range map[string]any{"Period": n * unit, "EvaluationPeriods": 3, "DatapointsToAlarm": 3} {
+			if got := mustDig(t, props, key); got != want {
+				t.Errorf("%s = %v, want %v (the schedule runs every %d s)", key, got, want, n*unit)
+			}
+		}
+	})
 	t.Run("HasAlarmTopic", func(t *testing.T) {
 		t.Parallel()
 		want := map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{ref("AlarmTopicArn"), ""}}}}
@@ -1005,7 +1039,7 @@ func TestTemplateAssumeMemberRole(t *testing.T) {
 				t.Errorf("sts statements = %#v, want %#v", got, tt.want)
 			}
 			// Nothing else changes with the member accounts.
-			want := []string{"ec2:DescribeVpcEndpoints", "secretsmanager:GetSecretValue",
+			want := []string{"ec2:DescribeVpcEndpoints", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "secretsmanager:GetSecretValue",
 				"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 			if len(tt.want) > 0 {
 				want = append(want, "sts:AssumeRole")
@@ -1227,7 +1261,7 @@ func TestTemplateDashboard(t *testing.T) {
 
 			shown := map[string]bool{}  // our metrics, by name
 			alarms := map[string]bool{} // alarm ARNs in alarm widgets
-			search := regexp.MustCompile(`^SEARCH\('\{"([^"]+)",Outcome\} MetricName="([^"]+)"', 'Sum', 300\)$`)
+			search := regexp.MustCompile(`^SEARCH\('\{"([^"]+)",(?:Outcome|Code)\} MetricName="([^"]+)"', 'Sum', 300\)$`)
 			for i, w := range d.Widgets {
 				if w.Width < 1 || w.Height < 1 || w.X < 0 || w.Y < 0 || w.X+w.Width > 24 {
 					t.Errorf("widget %d is placed at x %d width %d, y %d height %d: off the 24-column grid", i, w.X, w.Width, w.Y, w.Height)
@@ -1259,7 +1293,7 @@ func TestTemplateDashboard(t *testing.T) {
 							expr, _ := opts["expression"].(string)
 							m := search.FindStringSubmatch(expr)
 							if m == nil || m[1] != ns {
-								t.Errorf("widget %d: expression %q, want a SEARCH of namespace %q by Outcome", i, expr, ns)
+								t.Errorf("widget %d: expression %q, want a SEARCH of namespace %q by Outcome or Code", i, expr, ns)
 								continue
 							}
 							shown[m[2]] = true

@@ -30,12 +30,14 @@ type batchItem struct {
 	res    Result
 	err    error
 	lookup EndpointLookup
+	place  string // the account and region of lookup
 
 	atlas bool // still needs Atlas: EC2 found work to do
 
 	// A registration.
-	ep   *awsvpc.Endpoint
-	task *task
+	ep      *awsvpc.Endpoint
+	task    *task
+	checked bool // its connectivity was checked
 	// A deregistration.
 	gone   []string
 	failed map[string]error
@@ -117,7 +119,7 @@ func (h *Handler) prepareItem(ctx context.Context, it *batchItem) {
 		it.res.Outcome, it.res.Reason = OutcomeIgnored, skip
 		return
 	}
-	it.lookup = lookup
+	it.lookup, it.place = lookup, h.place(ctx, req.Account, req.Region)
 	if req.Action == event.Deregister {
 		it.gone, it.failed = h.deregisterCheck(ctx, lookup, req, &it.res)
 		it.atlas = len(it.gone) > 0
@@ -197,6 +199,7 @@ func (h *Handler) runBatch(ctx context.Context, apis clients, need []*batchItem)
 		it.dereg = run
 		tasks = append(tasks, run.tasks...)
 	}
+	h.checkConnectivity(ctx, checkTargets(need))
 	drive(ctx, tasks)
 	var unauthorized error
 	for _, it := range need {
@@ -218,6 +221,19 @@ func (h *Handler) runBatch(ctx context.Context, apis clients, need []*batchItem)
 	return unauthorized
 }
 
+// checkTargets are the registrations of the batch that found their Atlas
+// service and were not checked yet; they are marked checked.
+func checkTargets(items []*batchItem) []checkTarget {
+	var out []checkTarget
+	for _, it := range items {
+		if it.task != nil && !it.checked {
+			it.checked = true
+			out = append(out, checkTarget{place: it.place, lookup: it.lookup, ep: it.ep, out: &it.res.Warnings})
+		}
+	}
+	return out
+}
+
 // reportBatch logs each record's outcome and the batch's, writes the
 // metrics, and lists the records SQS should deliver again: every record that
 // failed or was still pending. Ignored and finished records are done.
@@ -225,6 +241,7 @@ func (h *Handler) reportBatch(ctx context.Context, stats *invocationStats, items
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	counts := map[string]int{}
 	for _, it := range items {
+		it.err = configCause(it.err)
 		h.logOutcome(it.ctx, it.msg.Request.Action, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
 		counts[metricOutcome(&it.res, it.err)]++
 		if it.err != nil {

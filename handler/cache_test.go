@@ -20,7 +20,7 @@ func (s stubLookup) LookupEndpoint(_ context.Context, id string) (*awsvpc.Endpoi
 	if !ok {
 		return nil, awsvpc.ErrEndpointNotFound
 	}
-	return &awsvpc.Endpoint{ID: id, VPCID: "vpc-1", ServiceName: name, Type: "Interface", State: "available"}, nil
+	return &awsvpc.Endpoint{ID: id, VPCID: "vpc-1", ServiceName: name, Type: "Interface", State: "available", SubnetIDs: []string{"subnet-1"}}, nil
 }
 
 func (s stubLookup) DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error) {
@@ -29,6 +29,10 @@ func (s stubLookup) DescribeEndpoint(ctx context.Context, id string) (*awsvpc.En
 
 func (stubLookup) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
 	return nil, errors.New("stub: ServiceEndpoints not expected")
+}
+
+func (stubLookup) DescribeNetwork(context.Context, []string, []string) (*awsvpc.Network, error) {
+	return &awsvpc.Network{}, nil // describes nothing, so judges nothing
 }
 
 // lookupOnly supplies the EndpointLookup methods that a stub made for
@@ -41,6 +45,10 @@ func (lookupOnly) DescribeEndpoint(context.Context, string) (*awsvpc.Endpoint, e
 
 func (lookupOnly) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.Endpoint, error) {
 	return nil, errors.New("stub: ServiceEndpoints not expected")
+}
+
+func (lookupOnly) DescribeNetwork(context.Context, []string, []string) (*awsvpc.Network, error) {
+	return &awsvpc.Network{}, nil // describes nothing, so judges nothing
 }
 
 type stubSecrets struct {
@@ -57,6 +65,7 @@ func (s *stubSecrets) SecretJSON(context.Context, string) ([]byte, error) {
 // does when someone adds a service while the container is warm. Endpoints
 // become AVAILABLE as soon as they are posted.
 type growingAtlas struct {
+	noFederation
 	mu        sync.Mutex
 	services  []atlas.EndpointService
 	lists     int
@@ -100,6 +109,28 @@ func (g *growingAtlas) GetEndpointService(_ context.Context, id string) (*atlas.
 }
 
 var _ AtlasAPI = (*growingAtlas)(nil)
+
+// noFederation is an AtlasAPI's Data Federation part for fakes that serve
+// cluster endpoints only: any call is a test failure's cause, not a result.
+type noFederation struct{}
+
+var errNoFederation = errors.New("stub: Data Federation not expected")
+
+func (noFederation) ListDataFederationEndpoints(context.Context) ([]atlas.DataFederationEndpoint, error) {
+	return nil, errNoFederation
+}
+
+func (noFederation) GetDataFederationEndpoint(context.Context, string) (*atlas.DataFederationEndpoint, error) {
+	return nil, errNoFederation
+}
+
+func (noFederation) CreateDataFederationEndpoint(context.Context, atlas.DataFederationEndpoint) (*atlas.DataFederationEndpoint, error) {
+	return nil, errNoFederation
+}
+
+func (noFederation) DeleteDataFederationEndpoint(context.Context, string) error {
+	return errNoFederation
+}
 
 // The service list is cached per container, and a name it lacks refreshes it
 // once before the endpoint is declared not meant for Atlas.

@@ -43,6 +43,15 @@ type Config struct {
 	MemberRoleName string
 	// MetricsNamespace (METRICS_NAMESPACE) is the CloudWatch namespace of the function's metrics.
 	MetricsNamespace string
+
+	// DataFederationProjectID (ATLAS_DATA_FEDERATION_PROJECT_ID) is the
+	// project whose federated database instances and online archives the
+	// Data Federation endpoints serve; empty: such endpoints are ignored.
+	DataFederationProjectID string
+	// DataFederationServices (ATLAS_DATA_FEDERATION_SERVICES) adds to or
+	// replaces entries of MongoDB's table of Data Federation endpoint
+	// services, by AWS region.
+	DataFederationServices map[string]string
 }
 
 // DefaultMemberRoleName is the role member-account.yaml creates.
@@ -205,11 +214,44 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.PollMax < c.PollInitial {
 		return Config{}, &ConfigError{"ATLAS_POLL_MAX", fmt.Sprintf("is %s; expected at least ATLAS_POLL_INITIAL (%s)", c.PollMax, c.PollInitial)}
 	}
+	if c.DataFederationProjectID = strings.TrimSpace(getenv("ATLAS_DATA_FEDERATION_PROJECT_ID")); c.DataFederationProjectID != "" &&
+		atlas.ValidateObjectID("project id", c.DataFederationProjectID) != nil {
+		return Config{}, &ConfigError{"ATLAS_DATA_FEDERATION_PROJECT_ID", fmt.Sprintf("is %q; expected 24 lower-case hex digits, or empty to leave Data Federation endpoints alone", truncate(c.DataFederationProjectID, 64))}
+	}
+	if c.DataFederationServices, err = federationServices(getenv("ATLAS_DATA_FEDERATION_SERVICES")); err != nil {
+		return Config{}, err
+	}
 	c.MetricsNamespace = cmp.Or(getenv("METRICS_NAMESPACE"), DefaultMetricsNamespace)
 	if err := emf.ValidateNamespace(c.MetricsNamespace); err != nil {
 		return Config{}, &ConfigError{"METRICS_NAMESPACE", fmt.Sprintf("is %q; expected a CloudWatch namespace: 1 to 255 letters, digits, spaces and . - _ / # :, not starting with a colon or AWS/ (%v)", truncate(c.MetricsNamespace, 64), err)}
 	}
 	return c, nil
+}
+
+// federationServices reads ATLAS_DATA_FEDERATION_SERVICES: a comma list of
+// region=serviceName, each service in its own region.
+func federationServices(s string) (map[string]string, error) {
+	var out map[string]string
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		region, name, _ := strings.Cut(item, "=")
+		region, name = strings.TrimSpace(region), strings.TrimSpace(name)
+		if !isAWSRegion(region) || !validServiceName(name, region) {
+			return nil, &ConfigError{"ATLAS_DATA_FEDERATION_SERVICES", fmt.Sprintf("has %q; expected region=serviceName, as "+
+				"us-east-1=com.amazonaws.vpce.us-east-1.vpce-svc-00e311695874992b4 (the service in the same region)", truncate(item, 128))}
+		}
+		if prev, dup := out[region]; dup && prev != name {
+			return nil, &ConfigError{"ATLAS_DATA_FEDERATION_SERVICES", fmt.Sprintf("names region %s twice (%s and %s); expected one service per region", region, prev, name)}
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[region] = name
+	}
+	return out, nil
 }
 
 func intVar(getenv func(string) string, name string, def, lo, hi int) (int, error) {

@@ -102,8 +102,18 @@ func (h *Handler) deregisterTasks(ctx context.Context, apis clients, lookup Endp
 			return nil, err
 		}
 		if svc == nil {
+			listed, err := h.federationLists(withEndpoint(ctx, id), apis, id)
+			if err != nil {
+				return nil, err
+			}
+			if listed {
+				t := h.newFederationTask(apis, nil, id, startDeregister)
+				t.ec2 = lookup
+				run.tasks = append(run.tasks, t)
+				continue
+			}
 			run.out = append(run.out, EndpointResult{VPCEndpointID: id, Outcome: OutcomeNotRegistered,
-				Reason: "no Atlas endpoint service in project " + h.projects() + " lists it"})
+				Reason: "no Atlas endpoint service in project " + h.projects() + " lists it" + h.federationNotListed()})
 			continue
 		}
 		t := h.newTask(apis[svc.project], svc.project, svc.ID, id, startDeregister)
@@ -118,7 +128,7 @@ func (h *Handler) deregisterTasks(ctx context.Context, apis clients, lookup Endp
 // them again and run the whole deregistration once more.
 func (run *deregisterRun) collect(failed map[string]error) error {
 	for _, t := range run.tasks {
-		r := EndpointResult{VPCEndpointID: t.endpointID, ProjectID: t.project, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason}
+		r := EndpointResult{VPCEndpointID: t.endpointID, ProjectID: t.project, EndpointServiceID: t.serviceID, Outcome: t.outcome, Reason: t.reason, Kind: t.kind()}
 		if err := t.result(); err != nil {
 			if errors.Is(err, atlas.ErrUnauthorized) {
 				return err

@@ -120,8 +120,12 @@ func (e *RegistrationFailedError) Error() string {
 			"or deploy with AllowServiceRemoval=true",
 			e.EndpointID, e.ProjectID, e.ServiceID, e.LastStatus, last, e.EndpointID, e.ServiceID, e.ProjectID)
 	}
-	return fmt.Sprintf("endpoint %s in project %s (endpoint service %s) failed %d registration attempts; last status %s: %s; each attempt was deleted in Atlas",
-		e.EndpointID, e.ProjectID, e.ServiceID, e.Attempts, e.LastStatus, last)
+	where := "endpoint service " + e.ServiceID
+	if e.ServiceID == "" {
+		where = "Data Federation endpoint list"
+	}
+	return fmt.Sprintf("endpoint %s in project %s (%s) failed %d registration attempts; last status %s: %s; each attempt was deleted in Atlas",
+		e.EndpointID, e.ProjectID, where, e.Attempts, e.LastStatus, last)
 }
 
 // EndpointServiceRemovedError: the endpoint service is gone or being deleted
@@ -215,6 +219,18 @@ func errorType(err error) string {
 		t = t.Elem()
 	}
 	return t.Name()
+}
+
+// configCause is err's ConfigError if it has one, else err. The AWS SDK's
+// configuration is loaded when an event first reaches AWS, so a setting the
+// SDK refuses comes back from whatever reached AWS first (a lookup, the
+// secret). It is the cause, and what the operator must fix, so it is what
+// the invocation reports: Lambda's errorType is ConfigError.
+func configCause(err error) error {
+	if ce, ok := errors.AsType[*ConfigError](err); ok {
+		return ce
+	}
+	return err
 }
 
 // nextAfterError says in the log what happens to the event after err.

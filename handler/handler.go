@@ -3,6 +3,9 @@
 // endpoints and runs each registration until Atlas reports it AVAILABLE,
 // deregisters endpoints deleted in AWS, and reconciles the two sides to catch
 // what events missed. It never lets a delete remove the endpoint service.
+// Endpoints toward MongoDB's Data Federation services are entries of a
+// project's Data Federation endpoint list instead, driven by the same state
+// machine (see federation.go).
 //
 // It owns the interfaces it needs from the AWS side and from Atlas, so tests
 // can give it real clients against local stand-ins or in-process fakes.
@@ -32,6 +35,8 @@ type EndpointLookup interface {
 	DescribeEndpoint(ctx context.Context, id string) (*awsvpc.Endpoint, error)
 	// ServiceEndpoints lists the Interface endpoints of a service in the given states.
 	ServiceEndpoints(ctx context.Context, serviceName string, states ...string) ([]awsvpc.Endpoint, error)
+	// DescribeNetwork reads security groups' inbound rules and subnets' zones.
+	DescribeNetwork(ctx context.Context, groupIDs, subnetIDs []string) (*awsvpc.Network, error)
 }
 
 // SecretSource returns the raw JSON of the Atlas credentials secret.
@@ -46,6 +51,12 @@ type AtlasAPI interface {
 	GetInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) (*atlas.InterfaceEndpoint, error)
 	CreateInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) (*atlas.InterfaceEndpoint, error)
 	DeleteInterfaceEndpoint(ctx context.Context, serviceID, endpointID string) error
+
+	// The project's Data Federation endpoint list (see federation.go).
+	ListDataFederationEndpoints(ctx context.Context) ([]atlas.DataFederationEndpoint, error)
+	GetDataFederationEndpoint(ctx context.Context, endpointID string) (*atlas.DataFederationEndpoint, error)
+	CreateDataFederationEndpoint(ctx context.Context, e atlas.DataFederationEndpoint) (*atlas.DataFederationEndpoint, error)
+	DeleteDataFederationEndpoint(ctx context.Context, endpointID string) error
 }
 
 // AtlasFactory builds an Atlas client for a set of credentials and one
@@ -215,7 +226,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	ctx, stats := withStats(ctx)
 	res := &Result{ProjectID: h.soleProject()}
 	var action event.Action
-	err := h.handle(ctx, payload, res, &action)
+	err := configCause(h.handle(ctx, payload, res, &action))
 	h.logOutcome(ctx, action, res, err, h.deps.Now().Sub(start))
 	h.emitMetrics(ctx, stats, res, err)
 	if err != nil {
@@ -274,8 +285,9 @@ func (h *Handler) handle(ctx context.Context, payload []byte, res *Result, actio
 	if err != nil || settled {
 		return err
 	}
+	checked := false
 	return h.withAtlas(ctx, func(apis clients) error {
-		return h.registerEndpoint(ctx, apis, lookup, ep, res)
+		return h.registerEndpoint(ctx, apis, lookup, ep, res, &checked)
 	})
 }
 
@@ -302,6 +314,13 @@ func (h *Handler) lookupToRegister(ctx context.Context, lookup EndpointLookup, r
 		return nil, true, nil
 	}
 	if why := optedOut(ep); why != "" {
+		res.Outcome, res.Reason = OutcomeIgnored, why
+		return nil, true, nil
+	}
+	if h.cfg.federationRegion(ep.ServiceName) != "" {
+		res.Kind = KindDataFederation
+	}
+	if why := h.federationSkip(ep); why != "" {
 		res.Outcome, res.Reason = OutcomeIgnored, why
 		return nil, true, nil
 	}
@@ -347,10 +366,17 @@ func (h *Handler) workContext(ctx context.Context, endpointID string) (context.C
 // minWorkTime is the least time worth starting a registration with.
 const minWorkTime = time.Second
 
-func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result) error {
+// registerEndpoint registers one endpoint. Once its Atlas service is found
+// (so it is an Atlas endpoint), it checks the endpoint's connectivity,
+// unless checked says an earlier run of it did.
+func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result, checked *bool) error {
 	t, err := h.registerTask(ctx, apis, lookup, ep, res, new(bool))
 	if err != nil || t == nil {
 		return err
+	}
+	if !*checked {
+		*checked = true
+		h.checkConnectivity(ctx, []checkTarget{{lookup: lookup, ep: ep, out: &res.Warnings}})
 	}
 	drive(ctx, []*task{t})
 	return t.registered(res)
@@ -361,6 +387,12 @@ func (h *Handler) registerEndpoint(ctx context.Context, apis clients, lookup End
 // (the result says so). refreshed is shared by the endpoints of one
 // invocation, so that they refresh the service list at most once.
 func (h *Handler) registerTask(ctx context.Context, apis clients, lookup EndpointLookup, ep *awsvpc.Endpoint, res *Result, refreshed *bool) (*task, error) {
+	if h.cfg.federationRegion(ep.ServiceName) != "" {
+		res.Kind, res.ProjectID = KindDataFederation, h.cfg.DataFederationProjectID
+		t := h.newFederationTask(apis, ep, ep.ID, startRegister)
+		t.ec2 = lookup
+		return t, nil
+	}
 	svc, err := h.findService(ctx, apis, ep.ServiceName, refreshed)
 	if err != nil {
 		return nil, err
@@ -369,7 +401,7 @@ func (h *Handler) registerTask(ctx context.Context, apis clients, lookup Endpoin
 		res.Outcome, res.Reason = OutcomeIgnored, "no Atlas endpoint service in project "+h.projects()+" has service name "+ep.ServiceName
 		return nil, nil
 	}
-	res.ProjectID, res.EndpointServiceID = svc.project, svc.ID
+	res.Kind, res.ProjectID, res.EndpointServiceID = KindCluster, svc.project, svc.ID
 	t := h.newTask(apis[svc.project], svc.project, svc.ID, ep.ID, startRegister)
 	t.ec2 = lookup
 	return t, nil
@@ -448,8 +480,8 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 	// One service-account token for all the projects' clients: the token
 	// endpoint takes 10 requests a minute.
 	creds = creds.WithSharedToken()
-	apis = make(clients, len(h.cfg.ProjectIDs))
-	for _, p := range h.cfg.ProjectIDs {
+	apis = make(clients, len(h.cfg.ProjectIDs)+1)
+	for _, p := range h.atlasProjects() {
 		if apis[p], err = h.deps.NewAtlas(creds, p); err != nil {
 			return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 		}
@@ -539,6 +571,7 @@ func (h *Handler) logOutcome(ctx context.Context, action event.Action, res *Resu
 	}
 	attrs := append(slices.Clip(extra),
 		slog.String("vpcEndpointId", res.VPCEndpointID),
+		slog.String("kind", res.Kind),
 		slog.String("vpcId", res.VPCID),
 		slog.String("serviceName", res.ServiceName),
 		slog.String("projectId", res.ProjectID),
@@ -547,6 +580,9 @@ func (h *Handler) logOutcome(ctx context.Context, action event.Action, res *Resu
 		slog.Int("attempts", res.Attempts),
 		slog.Int64("durationMs", took.Milliseconds()),
 	)
+	if len(res.Warnings) > 0 {
+		attrs = append(attrs, slog.Any("warnings", res.Warnings))
+	}
 	if err == nil {
 		attrs = append(attrs, slog.String("outcome", res.Outcome))
 		if res.Reason != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestRegisterHappyPath(t *testing.T) {
 				t.Fatalf("Handle() error = %v", err)
 			}
 			want := Result{
-				Outcome: OutcomeRegistered, VPCEndpointID: hs.seeded.EndpointID, VPCID: hs.seeded.VPCID,
+				Outcome: OutcomeRegistered, Kind: KindCluster, VPCEndpointID: hs.seeded.EndpointID, VPCID: hs.seeded.VPCID,
 				ServiceName: atlastest.DefaultEndpointServiceName, ProjectID: hs.fake.ProjectID(),
 				EndpointServiceID: atlastest.DefaultServiceID, ConnectionStatus: atlas.StatusAvailable, Attempts: 1,
 			}
@@ -193,7 +194,7 @@ func TestIgnored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			hs := newHarness(t, harnessOptions{config: func(c *Config) {}})
-			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 300 * time.Millisecond}
+			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, Network: hs.network, NotFoundWait: 300 * time.Millisecond}
 			payload := tt.payload(hs)
 			before := hs.aws.total()
 			res, err := hs.invoke(payload, 30*time.Second)
@@ -571,5 +572,40 @@ func TestOutcomeLogLine(t *testing.T) {
 	}
 	if _, ok := l["durationMs"].(float64); !ok {
 		t.Errorf("log has no durationMs: %v", l)
+	}
+}
+
+// configFailingEC2 fails every call with a ConfigError, as cmd/registrar's EC2
+// client does when the AWS SDK refuses a setting on first use.
+type configFailingEC2 struct{ awsvpc.EC2API }
+
+func (configFailingEC2) DescribeVpcEndpoints(context.Context, *ec2.DescribeVpcEndpointsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error) {
+	return nil, &ConfigError{Variable: "AWS_MAX_ATTEMPTS", Problem: "is refused by the AWS SDK's standard configuration"}
+}
+
+// A setting the AWS SDK refuses on first use is what the invocation reports,
+// as a ConfigError (Lambda's errorType), not as the lookup that met it; in
+// a batch, every record that met it does too.
+func TestConfigErrorOnFirstUseIsTheCause(t *testing.T) {
+	t.Parallel()
+	hs := newHarness(t, harnessOptions{wrapEC2: func(e awsvpc.EC2API) awsvpc.EC2API { return configFailingEC2{e} }})
+	_, err := hs.invoke(hs.event(), 30*time.Second)
+	if ce, ok := err.(*ConfigError); !ok || ce.Variable != "AWS_MAX_ATTEMPTS" {
+		t.Fatalf("Handle() error = %T %v, want the *ConfigError itself", err, err)
+	}
+	if retry := hs.invokeBatch(sqsBatch(t, hs.event(), hs.createEvent(companionID)), 30*time.Second); !slices.Equal(retry, []string{"m0", "m1"}) {
+		t.Errorf("batch retries %v, want both records", retry)
+	}
+	var types []any
+	for _, l := range hs.logLines() {
+		if l["outcome"] == "error" {
+			types = append(types, l["errorType"])
+		}
+	}
+	if !slices.Equal(types, []any{"ConfigError", "ConfigError", "ConfigError"}) {
+		t.Errorf("errorType of the failure lines = %v, want ConfigError for the event and both records", types)
+	}
+	if n := hs.atlasCalls("list") + hs.atlasWrites(); n != 0 {
+		t.Errorf("%d Atlas calls, want none", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,7 +55,8 @@ type harness struct {
 	seeded  *motoserver.Seeded
 	logs    *proc.Buffer
 	ec2     awsvpc.EC2API // what the handler's lookup calls; tests may wrap it
-	metrics *syncBuffer   // the EMF lines, one per invocation
+	network awsvpc.NetworkAPI
+	metrics *syncBuffer // the EMF lines, one per invocation
 
 	serviceName   string // of the fake's service and the seeded endpoint
 	liveCompanion string // the live companion's id, if harnessOptions.liveCompanion
@@ -175,6 +177,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 
 	hs := &harness{t: t, cfg: cfg, fake: fake, moto: moto, awsCfg: awsCfg, aws: rec, seeded: seeded, logs: &proc.Buffer{}, serviceName: serviceName, liveCompanion: live, metrics: &syncBuffer{}}
 	hs.ec2 = ec2.NewFromConfig(awsCfg)
+	hs.network = ec2.NewFromConfig(awsCfg)
 	if o.wrapEC2 != nil {
 		hs.ec2 = o.wrapEC2(hs.ec2)
 	}
@@ -193,7 +196,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		accounts = lookupsOf{&awsvpc.Accounts{Config: awsCfg, STS: stsAPI, RoleName: DefaultMemberRoleName, NotFoundWait: 3 * time.Second}}
 	}
 	hs.h = New(cfg, Deps{
-		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: 3 * time.Second},
+		Endpoints: &awsvpc.Endpoints{EC2: hs.ec2, Network: hs.network, NotFoundWait: 3 * time.Second},
 		Accounts:  accounts,
 		Secrets:   &awsvpc.Secrets{SM: secretsmanager.NewFromConfig(awsCfg)},
 		NewAtlas: func(c atlas.Credentials, project string) (AtlasAPI, error) {
@@ -377,6 +380,13 @@ func (r *awsRecorder) count(op string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ops[op]
+}
+
+// snapshot is the requests so far, by operation.
+func (r *awsRecorder) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.ops)
 }
 
 func (r *awsRecorder) total() int {

@@ -146,7 +146,7 @@ func TestDeregister(t *testing.T) {
 			hs := newHarness(t, tt.opts)
 			// An endpoint deleted in EC2 is asked about once, not waited for:
 			// were it waited for, the invocation would run into its deadline.
-			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, NotFoundWait: time.Hour}
+			hs.h.deps.Endpoints = &awsvpc.Endpoints{EC2: hs.ec2, Network: hs.network, NotFoundWait: time.Hour}
 			payload := tt.setup(hs)
 			hs.aws.reset()
 			res, err := hs.invoke(payload, 30*time.Second)

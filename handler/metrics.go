@@ -1,12 +1,15 @@
 package handler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,12 +50,22 @@ const (
 	// MetricReconcileReRegistered counts endpoints one reconcile run
 	// registered again; published with EmitCounts.
 	MetricReconcileReRegistered = "ReconcileReRegistered"
+	// MetricReconcileRegistered counts endpoints one reconcile run
+	// registered because Atlas lacked them; published with EmitCounts. Above
+	// zero run after run, another tool keeps deleting them.
+	MetricReconcileRegistered = "ReconcileRegistered"
+
+	// MetricConnectivityWarnings counts the endpoints registered with a
+	// connectivity warning, by Code (and ProjectId): what EC2 shows would
+	// keep applications out.
+	MetricConnectivityWarnings = "ConnectivityWarnings"
 )
 
 // Dimensions of the metrics.
 const (
 	DimensionOutcome = "Outcome"
 	DimensionProject = "ProjectId" // the Atlas project id
+	DimensionCode    = "Code"      // a connectivity warning's code
 )
 
 // The Outcome dimension is Result.Outcome after a success (so an outcome
@@ -77,6 +90,8 @@ var metricUnits = map[string]emf.Unit{
 	MetricAtlasRateLimited:      emf.Count,
 	MetricReconcileOrphans:      emf.Count,
 	MetricReconcileReRegistered: emf.Count,
+	MetricReconcileRegistered:   emf.Count,
+	MetricConnectivityWarnings:  emf.Count,
 }
 
 // MetricNames returns the name of every metric the function publishes, sorted.
@@ -107,6 +122,10 @@ var unattributedSets = [][]string{{DimensionOutcome}, {}}
 
 // countSets publishes EmitCounts per project and in total.
 var countSets = [][]string{{DimensionProject}, {}}
+
+// warningSets publishes MetricConnectivityWarnings per code and project, and
+// per code across projects (what the dashboard graphs).
+var warningSets = [][]string{{DimensionCode, DimensionProject}, {DimensionCode}}
 
 // invocationStats gathers what one invocation measures on the way. It rides
 // in the invocation's context, so concurrent invocations of one Handler (one
@@ -213,11 +232,49 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 		metric(MetricAtlasRequests, float64(st.atlasRequests.Load())),
 		metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
 	)
-	props := invocationProperties(ctx, res.VPCEndpointID)
+	props := withKind(invocationProperties(ctx, res.VPCEndpointID), res.Kind)
 	if err != nil {
 		props = append(props, emf.Property{Name: "errorType", Value: errorType(err)})
 	}
 	h.emitOutcome(ctx, metricOutcome(res, err), res.ProjectID, ms, props)
+	warnings := warningCounts{}
+	warnings.add(res.ProjectID, res.Warnings)
+	h.emitWarnings(ctx, warnings)
+}
+
+// warningCounts counts endpoints by project and warning code.
+type warningCounts map[[2]string]int
+
+func (c warningCounts) add(project string, ws []Warning) {
+	for _, w := range ws {
+		c[[2]string{project, w.Code}]++
+	}
+}
+
+// emitWarnings writes one MetricConnectivityWarnings line per project and
+// code found; none when there are none. Failing to write is logged.
+func (h *Handler) emitWarnings(ctx context.Context, c warningCounts) {
+	if h.deps.Metrics == nil {
+		return
+	}
+	keys := slices.Collect(maps.Keys(c))
+	slices.SortFunc(keys, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
+	for _, k := range keys {
+		rec := emf.Record{
+			Timestamp:     h.deps.Now(),
+			Dimensions:    []emf.Dimension{{Name: DimensionCode, Value: k[1]}},
+			DimensionSets: [][]string{{DimensionCode}},
+			Metrics:       []emf.Metric{{Name: MetricConnectivityWarnings, Unit: metricUnits[MetricConnectivityWarnings], Value: float64(c[k])}},
+			Properties:    invocationProperties(ctx, ""),
+		}
+		if k[0] != "" {
+			rec.Dimensions = append(rec.Dimensions, emf.Dimension{Name: DimensionProject, Value: k[0]})
+			rec.DimensionSets = warningSets
+		}
+		if err := h.deps.Metrics.Emit(rec); err != nil {
+			h.log.WarnContext(ctx, "metrics not written", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // emitOutcome writes one line of registration metrics for an outcome and a
@@ -304,16 +361,16 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 		return
 	}
 	type group struct {
-		outcome, project string
-		n, attempts      int
+		outcome, project, kind string
+		n, attempts            int
 	}
 	var groups []*group
-	index := map[[2]string]*group{}
+	index := map[[3]string]*group{}
 	for _, it := range items {
-		k := [2]string{metricOutcome(&it.res, it.err), it.res.ProjectID}
+		k := [3]string{metricOutcome(&it.res, it.err), it.res.ProjectID, it.res.Kind}
 		g, ok := index[k]
 		if !ok {
-			g = &group{outcome: k[0], project: k[1]}
+			g = &group{outcome: k[0], project: k[1], kind: k[2]}
 			index[k] = g
 			groups = append(groups, g)
 		}
@@ -338,6 +395,20 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 				metric(MetricAtlasRateLimited, float64(st.atlasRateLimited.Load())),
 			)
 		}
-		h.emitOutcome(ctx, g.outcome, g.project, ms, props)
+		h.emitOutcome(ctx, g.outcome, g.project, ms, withKind(slices.Clip(props), g.kind))
 	}
+	warnings := warningCounts{}
+	for _, it := range items {
+		warnings.add(it.res.ProjectID, it.res.Warnings)
+	}
+	h.emitWarnings(ctx, warnings)
+}
+
+// withKind adds the kind of endpoint, when known, as a property: Logs
+// Insights can split by it, and no metric's identity changes.
+func withKind(props []emf.Property, kind string) []emf.Property {
+	if kind == "" {
+		return props
+	}
+	return append(props, emf.Property{Name: "kind", Value: kind})
 }

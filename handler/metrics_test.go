@@ -413,7 +413,8 @@ func TestEmitCounts(t *testing.T) {
 
 func TestMetricNames(t *testing.T) {
 	t.Parallel()
-	want := []string{"AtlasRateLimited", "AtlasRequests", "Events", "ReconcileOrphans", "ReconcileReRegistered", "RegistrationAttempts", "SecondsToAvailable"}
+	want := []string{"AtlasRateLimited", "AtlasRequests", "ConnectivityWarnings", "Events", "ReconcileOrphans", "ReconcileReRegistered", "ReconcileRegistered",
+		"RegistrationAttempts", "SecondsToAvailable"}
 	if got := MetricNames(); !slices.Equal(got, want) {
 		t.Errorf("MetricNames() = %v, want %v", got, want)
 	}

@@ -45,6 +45,9 @@ const (
 //
 // With ATLAS_ALLOW_SERVICE_REMOVAL the other endpoints are not read.
 func (t *task) guard(ctx context.Context) (verdict, error) {
+	if t.fed != nil {
+		return verdictDelete, nil // the service is MongoDB's: nothing of the project's to protect
+	}
 	svc, err := t.api.GetEndpointService(ctx, t.serviceID)
 	switch {
 	case errors.Is(err, atlas.ErrNotFound):
@@ -112,6 +115,10 @@ func (t *task) liveInEC2(ctx context.Context, id string) (bool, error) {
 // afterGone runs once a deleted endpoint reads 404: it checks that the
 // service is still there before anything is posted into it again.
 func (t *task) afterGone(ctx context.Context, then func(context.Context)) {
+	if t.fed != nil {
+		then(ctx)
+		return
+	}
 	svc, err := t.api.GetEndpointService(ctx, t.serviceID)
 	switch {
 	case errors.Is(err, atlas.ErrNotFound) || (err == nil && svc.Status == atlas.StatusDeleting):

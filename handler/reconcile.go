@@ -27,7 +27,9 @@ type planned struct {
 	// done is the outcome the action reports when it succeeds.
 	done   string
 	ec2    EndpointLookup // the account and region the endpoint was found in
-	orphan bool           // in Atlas with no live VPC endpoint in the accounts searched
+	place  string         // that account and region, to share reads among its endpoints
+	ep     awsvpc.Endpoint
+	orphan bool // in Atlas with no live VPC endpoint in the accounts searched
 }
 
 func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error {
@@ -43,6 +45,7 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 		if err != nil {
 			return err
 		}
+		h.checkConnectivity(ctx, registrations(plan))
 		if !dryRun {
 			if err := h.apply(ctx, apis, plan, failed); err != nil {
 				return err
@@ -61,22 +64,43 @@ func (h *Handler) reconcile(ctx context.Context, dryRun bool, res *Result) error
 	})
 }
 
-// emitReconcileCounts publishes, per project, the orphans found and the
-// endpoints registered again, zeros included, so that the orphan alarm
-// clears once the orphans are gone.
-func (h *Handler) emitReconcileCounts(ctx context.Context, plan []*planned) {
-	orphans, reRegistered := map[string]int{}, map[string]int{}
+// registrations are the plan's registrations (first ones and repeats), for
+// the connectivity check; a dry run checks what a real run would register.
+// Endpoints already registered are not checked again on every run.
+func registrations(plan []*planned) []checkTarget {
+	var out []checkTarget
 	for _, p := range plan {
+		if p.start != nil && (p.done == OutcomeRegistered || p.done == OutcomeReRegistered) {
+			out = append(out, checkTarget{place: p.place, lookup: p.ec2, ep: &p.ep, out: &p.Warnings})
+		}
+	}
+	return out
+}
+
+// emitReconcileCounts publishes, per project, the orphans found, the
+// endpoints registered because Atlas lacked them and those registered
+// again, zeros included, so that the alarms clear once the cause is gone;
+// and the run's connectivity warnings.
+func (h *Handler) emitReconcileCounts(ctx context.Context, plan []*planned) {
+	orphans, registered, reRegistered := map[string]int{}, map[string]int{}, map[string]int{}
+	warnings := warningCounts{}
+	for _, p := range plan {
+		warnings.add(p.ProjectID, p.Warnings)
 		if p.orphan {
 			orphans[p.ProjectID]++
 		}
-		if p.Outcome == OutcomeReRegistered {
+		switch p.Outcome {
+		case OutcomeRegistered:
+			registered[p.ProjectID]++
+		case OutcomeReRegistered:
 			reRegistered[p.ProjectID]++
 		}
 	}
-	for _, project := range h.cfg.ProjectIDs {
+	h.emitWarnings(ctx, warnings)
+	for _, project := range h.atlasProjects() {
 		if err := h.EmitCounts(ctx, project,
 			Count{Name: MetricReconcileOrphans, Value: orphans[project]},
+			Count{Name: MetricReconcileRegistered, Value: registered[project]},
 			Count{Name: MetricReconcileReRegistered, Value: reRegistered[project]},
 		); err != nil {
 			h.log.WarnContext(ctx, "reconcile metrics not written", slog.String("error", err.Error()))
@@ -90,6 +114,7 @@ func (h *Handler) emitReconcileCounts(ctx context.Context, plan []*planned) {
 type searched struct {
 	endpoints map[string]awsvpc.Endpoint
 	lookups   map[string]EndpointLookup // by endpoint id: where it was found
+	places    map[string]string         // by endpoint id: that account and region
 	failures  []string
 }
 
@@ -131,7 +156,11 @@ func (h *Handler) plan(ctx context.Context, apis clients, failed map[string]erro
 		}
 		plan = append(plan, h.planService(svc, aws, inAtlas)...)
 	}
-	return plan, nil
+	fed, err := h.planFederation(ctx, apis, accounts, failed)
+	if err != nil {
+		return nil, err
+	}
+	return append(plan, fed...), nil
 }
 
 // servedAccounts are the accounts reconcile searches: the function's own
@@ -158,7 +187,7 @@ func (h *Handler) servedAccounts(ctx context.Context) ([]string, error) {
 // failed, and its endpoints are unknown: no Atlas endpoint is then called
 // an orphan.
 func (h *Handler) search(ctx context.Context, accounts []string, serviceName string, failed map[string]error) searched {
-	out := searched{endpoints: map[string]awsvpc.Endpoint{}, lookups: map[string]EndpointLookup{}}
+	out := searched{endpoints: map[string]awsvpc.Endpoint{}, lookups: map[string]EndpointLookup{}, places: map[string]string{}}
 	region := serviceRegion(serviceName)
 	for _, account := range accounts {
 		lookup, err := h.searchLookup(ctx, account, region)
@@ -174,7 +203,7 @@ func (h *Handler) search(ctx context.Context, accounts []string, serviceName str
 			continue
 		}
 		for _, ep := range eps {
-			out.endpoints[ep.ID], out.lookups[ep.ID] = ep, lookup
+			out.endpoints[ep.ID], out.lookups[ep.ID], out.places[ep.ID] = ep, lookup, account+"/"+region
 		}
 	}
 	return out
@@ -265,7 +294,8 @@ func (h *Handler) planService(svc located, aws searched, inAtlas map[string]*atl
 	for _, id := range ids {
 		ie := inAtlas[id]
 		ep := aws.endpoints[id]
-		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID}, ec2: aws.lookups[id]}
+		p := &planned{EndpointResult: EndpointResult{VPCEndpointID: id, ProjectID: svc.project, EndpointServiceID: svc.ID, Kind: KindCluster},
+			ec2: aws.lookups[id], place: aws.places[id], ep: ep}
 		out = append(out, p)
 		switch {
 		case inAWS[id] && optedOut(&ep) != "" && (ie == nil || ie.ConnectionStatus != atlas.StatusAvailable):
@@ -352,7 +382,12 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 		if p.start == nil {
 			continue
 		}
-		t := h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		var t *task
+		if p.Kind == KindDataFederation {
+			t = h.newFederationTask(apis, &p.ep, p.VPCEndpointID, p.start)
+		} else {
+			t = h.newTask(apis[p.ProjectID], p.ProjectID, p.EndpointServiceID, p.VPCEndpointID, p.start)
+		}
 		t.ec2 = p.ec2
 		tasks = append(tasks, t)
 		byTask[t] = p
@@ -364,7 +399,7 @@ func (h *Handler) apply(ctx context.Context, apis clients, plan []*planned, fail
 		var de *DeadlineError
 		switch {
 		case !t.done || errors.As(t.err, &de):
-			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.phase+") when the run's deadline came; the next run picks it up"
+			p.Outcome, p.Reason = OutcomePending, "still "+t.status+" ("+t.says(t.phase)+") when the run's deadline came; the next run picks it up"
 		case t.err == nil && t.deregistering:
 			p.Outcome, p.Reason = t.outcome, t.reason
 		case t.err == nil && t.outcome == OutcomeAlreadyRegistered:

@@ -23,6 +23,7 @@ type task struct {
 	h          *Handler
 	api        AtlasAPI       // the project's client
 	ec2        EndpointLookup // the endpoint's account and region; nil: the function's own
+	fed        *federated     // a Data Federation entry; nil: an interface endpoint of serviceID
 	project    string
 	endpointID string
 	serviceID  string
@@ -94,7 +95,7 @@ func (t *task) fail(err error) { t.done, t.err = true, err }
 func (t *task) start(ctx context.Context) {
 	cur, err := t.get(ctx)
 	if err != nil {
-		t.fail(t.atlasErr("get interface endpoint", err))
+		t.fail(t.atlasErr("get "+t.noun(), err))
 		return
 	}
 	switch {
@@ -102,7 +103,7 @@ func (t *task) start(ctx context.Context) {
 		t.post(ctx)
 	case failed(cur):
 		t.recoverFailed(ctx)
-	case cur.ConnectionStatus == atlas.StatusAvailable:
+	case ready(cur):
 		t.finish(OutcomeAlreadyRegistered, "")
 	case cur.ConnectionStatus == atlas.StatusDeleting || cur.DeleteRequested:
 		t.awaitGone(t.post)
@@ -123,14 +124,14 @@ func (t *task) recoverFailed(ctx context.Context) {
 func (t *task) post(ctx context.Context) {
 	t.attempts++
 	t.postedAt = t.h.deps.Now()
-	created, err := t.api.CreateInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	created, err := t.write(ctx)
 	switch {
 	case errors.Is(err, atlas.ErrConflict):
 		// Already there (a concurrent delivery, or a lost response): wait for it like our own.
 	case err != nil:
-		t.fail(t.atlasErr("add interface endpoint", err))
+		t.fail(t.atlasErr("add "+t.noun(), err))
 		return
-	default:
+	case created != nil:
 		t.observe(created)
 	}
 	t.awaitSettled()
@@ -150,7 +151,7 @@ func (t *task) settle(ctx context.Context) {
 	case ie == nil:
 		t.lastErr = "the endpoint disappeared from Atlas while pending"
 		t.attemptFailed(ctx, false)
-	case ie.ConnectionStatus == atlas.StatusAvailable:
+	case ready(ie):
 		t.recordAvailable(ctx)
 		t.finish(OutcomeRegistered, "")
 	case failed(ie):
@@ -224,9 +225,9 @@ const nextKept = "kept-to-protect-service"
 
 // delete asks Atlas to remove the endpoint, then waits for it to be gone.
 func (t *task) delete(ctx context.Context, then func(context.Context)) {
-	err := t.api.DeleteInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	err := t.remove(ctx)
 	if err != nil && !errors.Is(err, atlas.ErrNotFound) {
-		t.fail(t.atlasErr("delete interface endpoint", err))
+		t.fail(t.atlasErr("delete "+t.noun(), err))
 		return
 	}
 	t.awaitGone(then)
@@ -262,12 +263,12 @@ func (t *task) pollFailed(ctx context.Context, err error, step func(context.Cont
 		t.fail(t.deadlineErr(t.phase))
 		return
 	}
-	t.fail(t.atlasErr("get interface endpoint ("+t.phase+")", err))
+	t.fail(t.atlasErr("get "+t.noun()+" ("+t.says(t.phase)+")", err))
 }
 
 // get returns the endpoint, or nil when Atlas does not have it.
 func (t *task) get(ctx context.Context) (*atlas.InterfaceEndpoint, error) {
-	ie, err := t.api.GetInterfaceEndpoint(ctx, t.serviceID, t.endpointID)
+	ie, err := t.read(ctx)
 	if errors.Is(err, atlas.ErrNotFound) {
 		t.status = statusGone
 		return nil, nil
@@ -293,7 +294,13 @@ func failed(ie *atlas.InterfaceEndpoint) bool {
 	case atlas.StatusRejected, atlas.StatusFailed:
 		return true
 	}
-	return ie.ErrorMessage != "" && ie.ConnectionStatus != atlas.StatusAvailable
+	return ie.ErrorMessage != "" && !ready(ie)
+}
+
+// ready reports a registration Atlas completed: an interface endpoint
+// AVAILABLE, a Data Federation entry OK.
+func ready(ie *atlas.InterfaceEndpoint) bool {
+	return ie.ConnectionStatus == atlas.StatusAvailable || ie.ConnectionStatus == atlas.StatusOK
 }
 
 // resetPoll starts a capped exponential schedule with jitter. The first GET
@@ -322,7 +329,7 @@ func (h *Handler) retryPause() backoff.BackOff {
 }
 
 func (t *task) deadlineErr(phase string) error {
-	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.project, Phase: phase, Status: t.status}
+	return &DeadlineError{EndpointID: t.endpointID, ProjectID: t.project, Phase: t.says(phase), Status: t.status}
 }
 
 func (t *task) atlasErr(op string, err error) error {
@@ -403,7 +410,13 @@ func drive(ctx context.Context, tasks []*task) {
 }
 
 // serviceKey names the endpoint service a task works in.
-func (t *task) serviceKey() string { return t.project + "/" + t.serviceID }
+func (t *task) serviceKey() string {
+	if t.fed != nil {
+		// Each entry is approved on its own: there is no shared service to watch.
+		return t.project + "/" + KindDataFederation + "/" + t.endpointID
+	}
+	return t.project + "/" + t.serviceID
+}
 
 // sentinels picks, per service, the task that polls for the others: of the
 // tasks waiting for AVAILABLE, the one that began waiting first.

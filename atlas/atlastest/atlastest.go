@@ -4,7 +4,8 @@
 // It serves both API versions (v2 with its versioned media type, and v1.0),
 // authenticates with HTTP Digest (programmatic API keys) or OAuth2 bearer tokens
 // (service accounts, with a token endpoint), answers with Atlas's error bodies, moves
-// interface endpoints through PENDING_ACCEPTANCE, PENDING and AVAILABLE on configurable
+// interface endpoints through PENDING_ACCEPTANCE, PENDING and AVAILABLE (and Data
+// Federation endpoint entries through PENDING and OK) on configurable
 // delays, and records every request. It can enforce Atlas's limits: a token
 // bucket on API requests, a per-client rate limit on the token endpoint and a cap
 // on the active tokens of a service account. Faults (error statuses, Retry-After,
@@ -54,9 +55,12 @@ type Options struct {
 	// the same credentials, as one API key or service account can reach
 	// several projects. Service ids must differ across projects.
 	Projects []Project
-	APIKeys  map[string]string // public key -> private key (Digest)
-	Clients  map[string]string // client id -> client secret (OAuth2)
-	TokenTTL time.Duration     // lifetime of issued access tokens; zero or negative means 1h
+	// DataFederation seeds the project's Data Federation endpoint list; the
+	// entries have long been OK.
+	DataFederation []atlas.DataFederationEndpoint
+	APIKeys        map[string]string // public key -> private key (Digest)
+	Clients        map[string]string // client id -> client secret (OAuth2)
+	TokenTTL       time.Duration     // lifetime of issued access tokens; zero or negative means 1h
 
 	// PendingAcceptance and Pending are the time a new interface endpoint spends in
 	// PENDING_ACCEPTANCE, then PENDING, before AVAILABLE. Default DefaultStepDelay each.
@@ -90,8 +94,9 @@ type Options struct {
 
 // Project is a further project the fake serves.
 type Project struct {
-	ID       string
-	Services []atlas.EndpointService
+	ID             string
+	Services       []atlas.EndpointService
+	DataFederation []atlas.DataFederationEndpoint
 }
 
 // Fault is a canned misbehaviour for requests matching Method and PathContains.
@@ -163,6 +168,8 @@ type Fake struct {
 	holdPending  bool
 	heldUntil    time.Time // when HoldPending(false) last released a hold
 	holdDeleting bool
+	federation   map[string][]*fedEntry // Data Federation endpoint lists, by project
+	fedFail      map[string]string      // endpoint ids whose next registration FAILs, with the message
 }
 
 // accessToken is an issued OAuth2 access token.
@@ -251,11 +258,13 @@ func NewUnstartedHandler(opts Options) *Fake {
 		seed = []atlas.EndpointService{{ID: DefaultServiceID, EndpointServiceName: DefaultEndpointServiceName}}
 	}
 	f.seed(f.projectID, seed, 0)
+	f.seedFederation(f.projectID, opts.DataFederation)
 	for _, p := range opts.Projects {
 		if !objectIDPattern.MatchString(p.ID) {
 			panic(fmt.Sprintf("atlastest: project id %q is not 24 lower-case hex", p.ID))
 		}
 		f.seed(p.ID, p.Services, len(f.services))
+		f.seedFederation(p.ID, p.DataFederation)
 	}
 	return f
 }

@@ -197,11 +197,13 @@ func contentTypeOK(version, ct string) bool {
 //
 //	v2:   groups/{p}/privateEndpoint/AWS/endpointService[/{sid}[/endpoint[/{eid}]]]
 //	v1.0: groups/{p}/privateEndpoint[/{sid}[/interfaceEndpoints[/{eid}]]]
+//	v2:   groups/{p}/privateNetworkSettings/endpointIds[/{eid}] (federation.go)
 func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, segs []string, body []byte) {
 	notFound := func() {
 		writeError(w, http.StatusNotFound, "RESOURCE_NOT_FOUND", "Cannot find resource "+r.URL.Path+".")
 	}
-	if len(segs) < 3 || segs[0] != "groups" || segs[2] != "privateEndpoint" {
+	fed := version == "v2" && len(segs) >= 3 && segs[2] == "privateNetworkSettings"
+	if len(segs) < 3 || segs[0] != "groups" || (segs[2] != "privateEndpoint" && !fed) {
 		notFound()
 		return
 	}
@@ -215,6 +217,10 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, version string, seg
 		return
 	}
 	rest := segs[3:]
+	if fed {
+		f.routeFederation(w, r, project, rest, body)
+		return
+	}
 	child := "interfaceEndpoints"
 	if version == "v2" {
 		if len(rest) < 2 || rest[1] != "endpointService" {

@@ -144,3 +144,56 @@ func TestSDKFloorLinksTheRegistrarsSDKPackages(t *testing.T) {
 		}
 	}
 }
+
+// The goal is registrar / SDK floor ≤ 1.05 as the median of at least 31
+// pairs; fewer pairs are not judged at all.
+func TestGoalVerdict(t *testing.T) {
+	pairs := func(n int, r float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = r
+		}
+		return out
+	}
+	// 16 of 31 above the goal: the median is above it.
+	over := append(pairs(15, 0.9), pairs(16, 1.2)...)
+	for _, tt := range []struct {
+		name   string
+		ratios []float64
+		want   string
+	}{
+		{"within", pairs(31, 1.04), "met"},
+		{"at the goal", pairs(31, 1.05), "met"},
+		{"median over", over, "NOT met"},
+		{"a few slow pairs", append(pairs(16, 1.0), pairs(15, 1.5)...), "met"},
+		{"too few pairs", pairs(30, 1.0), "not judged: 30 pairs, the goal needs at least 31 (-runs 31)"},
+	} {
+		if got := goalVerdict(tt.ratios); got != tt.want {
+			t.Errorf("%s: goalVerdict = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// The goal line compares the registrar with the SDK floor; the hello-world
+// ratio is printed beside it without a verdict.
+func TestPrintGoal(t *testing.T) {
+	r := &coldStartResult{}
+	for i := range goalPairs {
+		d := time.Duration(10+i%3) * time.Millisecond
+		r.floor = append(r.floor, sample{startToReply: d})
+		r.registrar = append(r.registrar, sample{startToReply: d * 103 / 100})
+		r.hello = append(r.hello, sample{startToReply: d * 90 / 100})
+	}
+	var b bytes.Buffer
+	printGoal(&b, r)
+	out := b.String()
+	for _, want := range []string{
+		"registrar / SDK floor, median of 31 interleaved pairs",
+		"goal ≤ 1.05, median of at least 31 pairs: met (median pair ratio 1.030)",
+		"registrar / hello (no goal)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("printGoal output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/atlasvpce/registrar/atlas"
+	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/awsvpc"
 	"github.com/atlasvpce/registrar/handler"
 	"github.com/atlasvpce/registrar/handler/event"
@@ -24,6 +26,7 @@ import (
 
 // stackFlags are the flags of the commands that start a stack.
 type stackFlags struct {
+	env               []string // extra function environment, set by a scenario
 	bootstrap, rie    string
 	auth, apiVersion  string
 	pendingAcceptance time.Duration
@@ -62,6 +65,7 @@ func (f *stackFlags) start(ctx context.Context, con *console) (*localstack.Stack
 		FunctionLog:       &lineWriter{fn: con.functionLine(f.verbose)},
 		EmulatorLog:       &lineWriter{fn: con.emulatorLine(f.verbose)},
 		QueueLog:          func(msg string) { con.line("local", msg) },
+		Env:               f.env,
 	})
 	if err != nil {
 		return nil, err
@@ -131,12 +135,12 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 	var sf stackFlags
 	sf.register(fs)
 	event := fs.String("event", "events/create-vpc-endpoint.json", "the event to invoke the function with; the samples' placeholder ids are replaced by the seeded ones")
-	scenario := fs.String("scenario", "register", "register: invoke once with -event; lifecycle: register, delete in EC2, deregister, reconcile")
+	scenario := fs.String("scenario", "register", "register: invoke once with -event; lifecycle: register, delete in EC2, deregister, reconcile; data-federation: the same for a Data Federation endpoint")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
-	if *scenario != "register" && *scenario != "lifecycle" {
-		fmt.Fprintf(os.Stderr, "localrun run: -scenario %q: want register or lifecycle\n", *scenario)
+	if *scenario != "register" && *scenario != "lifecycle" && *scenario != "data-federation" {
+		fmt.Fprintf(os.Stderr, "localrun run: -scenario %q: want register, lifecycle or data-federation\n", *scenario)
 		return exitCode(2)
 	}
 	raw, err := os.ReadFile(*event)
@@ -144,6 +148,10 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 	con := newConsole(out)
+	if *scenario == "data-federation" {
+		// The stack's own project serves as the Data Federation project too.
+		sf.env = append(sf.env, "ATLAS_DATA_FEDERATION_PROJECT_ID="+atlastest.DefaultProjectID)
+	}
 	s, err := sf.start(ctx, con)
 	if err != nil {
 		return interrupted(ctx, err)
@@ -152,8 +160,11 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		con.stopping()
 		s.Close()
 	}()
-	if *scenario == "lifecycle" {
+	switch *scenario {
+	case "lifecycle":
 		return runLifecycle(ctx, s, con, filepath.Dir(*event))
+	case "data-federation":
+		return runDataFederation(ctx, s, con, filepath.Dir(*event))
 	}
 
 	payload, how, err := eventPayload(s.RewriteSample, *event, raw)
@@ -168,7 +179,10 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 	if ctx.Err() != nil {
 		return interrupted(ctx, invokeErr)
 	}
-	st, stateErr := s.State(ctx)
+	// The endpoint the function worked on, if it says; else the seeded one.
+	var res handler.Result
+	_ = json.Unmarshal(body, &res)
+	st, stateErr := s.StateOf(ctx, cmp.Or(res.VPCEndpointID, s.EndpointID))
 	con.block(func(out io.Writer) {
 		fmt.Fprintln(out)
 		printResult(out, body, invokeErr)
@@ -211,6 +225,10 @@ func verdict(out io.Writer, body []byte, invokeErr error, strict bool) error {
 	switch res.Outcome {
 	case handler.OutcomeRegistered, handler.OutcomeAlreadyRegistered:
 		fmt.Fprintf(out, "OK    %s is %s (Atlas status %s)\n", res.VPCEndpointID, res.Outcome, res.ConnectionStatus)
+		// AVAILABLE, but what EC2 shows would keep applications out.
+		for _, w := range res.Warnings {
+			fmt.Fprintf(out, "WARN  %s: %s\n", w.Code, w.Message)
+		}
 		return nil
 	}
 	reason := ""
@@ -296,6 +314,7 @@ The local stack is up (recorded in %s). In another terminal:
 
     make invoke                                      # events/create-vpc-endpoint.json
     make invoke EVENT=events/manual-register.json
+    make invoke EVENT=events/manual-register-narrow-group.json   # AVAILABLE, with connectivity warnings
     make invoke EVENT=events/create-vpc-endpoint-failed-call.json
     curl -d '{"vpcEndpointId":"%s"}' %s
 

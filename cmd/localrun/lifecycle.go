@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/handler"
 	"github.com/atlasvpce/registrar/internal/localstack"
+	"github.com/atlasvpce/registrar/internal/motoserver"
 )
 
 // lifecycleStep is one step of the lifecycle scenario: something happens in
@@ -81,6 +83,12 @@ func runLifecycle(ctx context.Context, s *localstack.Stack, con *console, events
 			check:   func() string { return missed }, want: handler.OutcomeRegistered,
 		},
 	}
+	return runSteps(ctx, s, con, steps, printServiceState)
+}
+
+// runSteps plays steps against a running stack, prints each result and then
+// the Atlas side with state, and fails unless every step ends as expected.
+func runSteps(ctx context.Context, s *localstack.Stack, con *console, steps []lifecycleStep, state func(io.Writer, *localstack.Stack)) error {
 	failures := 0
 	for i, st := range steps {
 		con.line("local", fmt.Sprintf("step %d: %s", i+1, st.title))
@@ -108,7 +116,7 @@ func runLifecycle(ctx context.Context, s *localstack.Stack, con *console, events
 			fmt.Fprintf(out, "OK    step %d: %s: outcome %q, as expected\n\n", i+1, st.check(), got)
 		})
 	}
-	con.block(func(out io.Writer) { printServiceState(out, s) })
+	con.block(func(out io.Writer) { state(out, s) })
 	if failures > 0 {
 		return exitCode(1)
 	}
@@ -144,6 +152,73 @@ func printServiceState(out io.Writer, s *localstack.Stack) {
 	}
 	if len(s.Fake.Services()) == 0 {
 		fmt.Fprintf(tw, "  no endpoint service (%s was removed)\n", atlastest.DefaultServiceID)
+	}
+	_ = tw.Flush()
+}
+
+// runDataFederation plays a Data Federation endpoint's life: created in EC2
+// toward MongoDB's Data Federation service, registered in the project's
+// Data Federation list by its create event, untouched by the same event
+// delivered again, and removed by its delete event once EC2 has deleted it.
+// The stack runs with ATLAS_DATA_FEDERATION_PROJECT_ID set to its project.
+func runDataFederation(ctx context.Context, s *localstack.Stack, con *console, eventsDir string) error {
+	var id string
+	sample := func(name string) func() ([]byte, error) {
+		return func() ([]byte, error) {
+			raw, err := os.ReadFile(filepath.Join(eventsDir, name))
+			if err != nil {
+				return nil, err
+			}
+			// The sample's placeholder would become the seeded cluster
+			// endpoint; an explicit id passes through.
+			raw = bytes.ReplaceAll(raw, []byte(sampleEndpointID), []byte(id))
+			out, _, err := s.RewriteSample(raw)
+			return out, err
+		}
+	}
+	endpoint := func() string { return id }
+	steps := []lifecycleStep{
+		{
+			title: "an endpoint toward MongoDB's Data Federation service is created in EC2; its create event",
+			prepare: func(ctx context.Context) error {
+				cfg, err := s.Moto.AWSConfig(ctx)
+				if err != nil {
+					return err
+				}
+				id, err = motoserver.CreateEndpoint(ctx, cfg, s.VPCID, s.SubnetIDs, localstack.SampleDataFederationServiceName, "Interface")
+				return err
+			},
+			payload: sample("create-vpc-endpoint-data-federation.json"),
+			check:   endpoint, want: handler.OutcomeRegistered,
+		},
+		{
+			title:   "the same create event, delivered again",
+			payload: sample("create-vpc-endpoint-data-federation.json"),
+			check:   endpoint, want: handler.OutcomeAlreadyRegistered,
+		},
+		{
+			title:   "the endpoint is deleted in EC2; its delete event",
+			prepare: func(ctx context.Context) error { return s.DeleteEndpoint(ctx, id) },
+			payload: sample("delete-vpc-endpoints.json"),
+			check:   endpoint, want: handler.OutcomeDeregistered,
+		},
+	}
+	return runSteps(ctx, s, con, steps, printFederationState)
+}
+
+// sampleEndpointID is the first placeholder endpoint id of the sample events.
+const sampleEndpointID = "vpce-0a1b2c3d4e5f60718"
+
+// printFederationState lists the project's Data Federation endpoint list.
+func printFederationState(out io.Writer, s *localstack.Stack) {
+	fmt.Fprintln(out, "Atlas (the fake) now, Data Federation endpoint list of project "+s.ProjectID+":")
+	list := s.Fake.DataFederationEndpoints(s.ProjectID)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, e := range list {
+		fmt.Fprintf(tw, "  endpoint\t%s  %s  %s  %s\n", e.EndpointID, e.Status, e.Region, e.CustomerEndpointDNSName)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(tw, "  empty")
 	}
 	_ = tw.Flush()
 }

@@ -228,21 +228,45 @@ func TestRunMissingBinaries(t *testing.T) {
 	}
 }
 
-// make run SCENARIO=lifecycle plays the whole life through the real binary
-// and says OK for every step.
-func TestRunLifecycleScenario(t *testing.T) {
-	t.Parallel()
+// runReal runs "localrun run" with args on the real binary under the
+// emulator, with short Atlas delays, and returns what it printed.
+func runReal(t *testing.T, args ...string) (*bytes.Buffer, error) {
+	t.Helper()
 	bootstrap := testsupport.Binary(t, "BOOTSTRAP", filepath.Join("..", "..", "bin", "bootstrap"))
 	rie := testsupport.Binary(t, "RIE", filepath.Join("..", "..", "bin", "aws-lambda-rie"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := runCommand(ctx, []string{"run", "-scenario", "lifecycle", "-bootstrap", bootstrap, "-rie", rie,
-		"-event", "../../events/create-vpc-endpoint.json", "-pending-acceptance", "50ms", "-pending", "50ms"}, &out)
-	if err != nil {
-		t.Fatalf("run -scenario lifecycle: %v\n%s", err, out.String())
+	err := runCommand(ctx, append([]string{"run", "-bootstrap", bootstrap, "-rie", rie, "-pending-acceptance", "50ms", "-pending", "50ms"}, args...), &out)
+	return &out, err
+}
+
+// make run SCENARIO=lifecycle plays the whole life through the real binary
+// and says OK for every step.
+func TestRunLifecycleScenario(t *testing.T) {
+	t.Parallel()
+	runScenario(t, "lifecycle", "create-vpc-endpoint.json", 5)
+}
+
+// make run SCENARIO=data-federation registers a Data Federation endpoint and
+// deregisters it, through the real binary, and the results name the kind.
+func TestRunDataFederationScenario(t *testing.T) {
+	t.Parallel()
+	out := runScenario(t, "data-federation", "create-vpc-endpoint-data-federation.json", 3)
+	if !strings.Contains(out, `"kind": "data-federation"`) {
+		t.Errorf("no result names the data-federation kind:\n%s", out)
 	}
-	for i := 1; i <= 5; i++ {
+}
+
+// runScenario runs make run's scenario and checks that each of its steps
+// ended OK; it returns the output.
+func runScenario(t *testing.T, scenario, event string, steps int) string {
+	t.Helper()
+	out, err := runReal(t, "-scenario", scenario, "-event", "../../events/"+event)
+	if err != nil {
+		t.Fatalf("run -scenario %s: %v\n%s", scenario, err, out.String())
+	}
+	for i := 1; i <= steps; i++ {
 		if !strings.Contains(out.String(), fmt.Sprintf("OK    step %d:", i)) {
 			t.Errorf("step %d did not end OK:\n%s", i, out.String())
 		}
@@ -258,6 +282,25 @@ func TestRunLifecycleScenario(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "FAIL") {
 		t.Errorf("output reports a failure:\n%s", out.String())
+	}
+	return out.String()
+}
+
+// make run with the sample for the seeded endpoint whose group is too
+// narrow registers it, and says what would keep applications out.
+func TestRunShowsConnectivityWarnings(t *testing.T) {
+	t.Parallel()
+	out, err := runReal(t, "-event", "../../events/manual-register-narrow-group.json")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"OK    vpce-", "is registered", "WARN  security-group-ports:", "TCP 27017 only", "WARN  single-availability-zone:", `"warnings": [`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "vpce-0d1e2f3a4b5c6d7e8") && !strings.Contains(out.String(), "vpce-0d1e2f3a4b5c6d7e8 →") {
+		t.Errorf("the placeholder reached the function:\n%s", out.String())
 	}
 }
 

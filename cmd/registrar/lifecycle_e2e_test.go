@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -102,25 +103,48 @@ func TestE2ELifecycle(t *testing.T) {
 		t.Errorf("companion: %+v, %v; want AVAILABLE", ep, ok)
 	}
 
-	// An endpoint whose create event never came: the dry run plans it, the
-	// real run registers it, the scheduled run finds nothing left to do.
+	// Endpoints whose create event never came (one of them the stack's
+	// narrow one, in one zone behind a group that allows 27017 only): the
+	// dry run plans them, the real run registers them, both with the narrow
+	// one's warnings; the scheduled run finds nothing left to do.
 	missed := newEndpoint()
 	res = invoke(t, s, sample(t, "reconcile-dry-run.json", nil))
-	want = map[string]string{missed: handler.OutcomeWouldRegister, companion: handler.OutcomeAlreadyRegistered}
+	want = map[string]string{missed: handler.OutcomeWouldRegister, s.NarrowEndpointID: handler.OutcomeWouldRegister, companion: handler.OutcomeAlreadyRegistered}
 	if res.Outcome != handler.OutcomeReconciled || res.DryRun == nil || !*res.DryRun || !maps.Equal(endpointOutcomes(res), want) {
 		t.Fatalf("dry run: %+v, want %v", res, want)
 	}
+	checkNarrowWarnings(t, "dry run", res, s.NarrowEndpointID)
 	if n := registrations(s); n != 2 {
 		t.Errorf("%d registration POSTs after the dry run, want still 2", n)
 	}
 	res = invoke(t, s, sample(t, "reconcile.json", nil))
-	want = map[string]string{missed: handler.OutcomeRegistered, companion: handler.OutcomeAlreadyRegistered}
-	if !maps.Equal(endpointOutcomes(res), want) || res.Counts[handler.OutcomeRegistered] != 1 {
+	want = map[string]string{missed: handler.OutcomeRegistered, s.NarrowEndpointID: handler.OutcomeRegistered, companion: handler.OutcomeAlreadyRegistered}
+	if !maps.Equal(endpointOutcomes(res), want) || res.Counts[handler.OutcomeRegistered] != 2 {
 		t.Fatalf("reconcile: %+v, want %v", res, want)
 	}
+	checkNarrowWarnings(t, "reconcile", res, s.NarrowEndpointID)
 	res = invoke(t, s, sample(t, "scheduled-reconcile.json", nil))
-	if res.Outcome != handler.OutcomeReconciled || res.Counts[handler.OutcomeAlreadyRegistered] != 2 || len(res.Counts) != 1 {
-		t.Errorf("scheduled reconcile: %+v, want two already registered and nothing else", res)
+	if res.Outcome != handler.OutcomeReconciled || res.Counts[handler.OutcomeAlreadyRegistered] != 3 || len(res.Counts) != 1 {
+		t.Errorf("scheduled reconcile: %+v, want three already registered and nothing else", res)
+	}
+}
+
+// checkNarrowWarnings checks that only the narrow endpoint carries
+// warnings, and the two it should.
+func checkNarrowWarnings(t *testing.T, run string, res handler.Result, narrow string) {
+	t.Helper()
+	for _, e := range res.Endpoints {
+		var codes []string
+		for _, w := range e.Warnings {
+			codes = append(codes, w.Code)
+		}
+		want := []string(nil)
+		if e.VPCEndpointID == narrow {
+			want = []string{handler.WarningSingleZone, handler.WarningSecurityGroupPorts}
+		}
+		if !slices.Equal(codes, want) {
+			t.Errorf("%s: %s warnings %v, want %v", run, e.VPCEndpointID, codes, want)
+		}
 	}
 }
 

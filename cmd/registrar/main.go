@@ -1,12 +1,12 @@
 // Command registrar is the Lambda function: it registers each new VPC
 // interface endpoint with the matching MongoDB Atlas private endpoint service.
 //
-// main only wires. Configuration is read once; a missing or invalid variable
-// stops the init phase with its name. Nothing here touches the network: the
-// first event fetches the secret and lists the Atlas endpoint services. The
-// AWS configuration comes from the environment alone (awsenv.go), and the
-// SDK clients are built on first use (aws.go), so init does only what must
-// fail early.
+// main only wires. The function's own configuration is read once; a missing
+// or invalid variable stops the init phase with its name. Nothing here
+// touches the network: the first event fetches the secret and lists the
+// Atlas endpoint services. The AWS configuration is the SDK's standard one,
+// loaded with the clients when an event first reaches AWS (aws.go), so init
+// does only what must fail early.
 package main
 
 import (
@@ -39,7 +39,8 @@ func main() {
 
 // newHandler builds the handler from the environment. The end-to-end tests
 // call it too, so the wiring they test is the wiring that ships. It does no
-// I/O beyond reading the environment (and AWS_CA_BUNDLE's file, if set).
+// I/O beyond reading the environment (unless neither AWS_REGION nor
+// AWS_DEFAULT_REGION is set: then the SDK's configuration is loaded at once).
 func newHandler(getenv func(string) string, logger *slog.Logger) (*handler.Handler, error) {
 	cfg, err := handler.LoadConfig(getenv)
 	if err != nil {
@@ -60,7 +61,7 @@ func newHandler(getenv func(string) string, logger *slog.Logger) (*handler.Handl
 		return nil, &handler.ConfigError{Variable: "METRICS_NAMESPACE", Problem: err.Error()}
 	}
 	return handler.New(cfg, handler.Deps{
-		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}},
+		Endpoints: &awsvpc.Endpoints{EC2: lazyEC2{clients}, Network: lazyEC2{clients}},
 		Accounts:  accountLookups{clients},
 		Secrets:   &awsvpc.Secrets{SM: lazySecrets{clients}},
 		NewAtlas: func(creds atlas.Credentials, project string) (handler.AtlasAPI, error) {

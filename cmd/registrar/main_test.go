@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,35 +59,67 @@ func atlasEnv(k string) string {
 	}[k]
 }
 
-// The AWS settings are read at init, from the environment only: a missing
-// region or credentials, or a variable that points elsewhere, stops init
-// naming the variable.
+// The AWS settings are the SDK's standard configuration, loaded when an event
+// first reaches AWS. Only a missing region stops init; a setting the SDK
+// refuses fails that first event with a ConfigError naming it, while an event
+// answered without AWS still succeeds. Credentials may come from the
+// environment or, with none there, from a container credential endpoint.
 func TestNewHandlerAWSSettings(t *testing.T) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lambdaEnv := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
+	// Nothing listens at the endpoint: a call that gets as far as the network
+	// fails at once, with a LookupError.
+	lambdaEnv := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
+		"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_MAX_ATTEMPTS": "1"}
+	creds := serveCredentials(t)
+	containerEnv := creds.env()
+	containerEnv["AWS_ACCESS_KEY_ID"], containerEnv["AWS_SECRET_ACCESS_KEY"], containerEnv["AWS_SESSION_TOKEN"] = "", "", ""
+	failedCall, err := os.ReadFile(filepath.Join("..", "..", "events", "create-vpc-endpoint-failed-call.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name    string
-		change  map[string]string
-		wantVar string // "" for success
+		name     string
+		change   map[string]string
+		initVar  string // the ConfigError of init, "" for none
+		firstVar string // the ConfigError of the first event that reaches AWS, "" for none
 	}{
 		{name: "as in Lambda"},
 		{name: "AWS_DEFAULT_REGION only", change: map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu-west-1"}},
-		{name: "shared files kept out as the local stack does", change: map[string]string{"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull}},
-		{name: "no region", change: map[string]string{"AWS_REGION": ""}, wantVar: "AWS_REGION"},
-		{name: "no credentials", change: map[string]string{"AWS_ACCESS_KEY_ID": ""}, wantVar: "AWS_ACCESS_KEY_ID"},
-		{name: "profile", change: map[string]string{"AWS_PROFILE": "dev"}, wantVar: "AWS_PROFILE"},
-		{name: "web identity", change: map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": "/tmp/token"}, wantVar: "AWS_WEB_IDENTITY_TOKEN_FILE"},
-		{name: "shared config file", change: map[string]string{"AWS_CONFIG_FILE": "/home/me/.aws/config"}, wantVar: "AWS_CONFIG_FILE"},
-		{name: "bad max attempts", change: map[string]string{"AWS_MAX_ATTEMPTS": "three"}, wantVar: "AWS_MAX_ATTEMPTS"},
-		{name: "bad retry mode", change: map[string]string{"AWS_RETRY_MODE": "eager"}, wantVar: "AWS_RETRY_MODE"},
-		{name: "bad FIPS flag", change: map[string]string{"AWS_USE_FIPS_ENDPOINT": "yes"}, wantVar: "AWS_USE_FIPS_ENDPOINT"},
+		{name: "container credentials only", change: containerEnv},
+		{name: "CA bundle", change: map[string]string{"AWS_CA_BUNDLE": "testdata/ca.pem"}},
+		{name: "no region", change: map[string]string{"AWS_REGION": ""}, initVar: "AWS_REGION"},
+		{name: "missing profile", change: map[string]string{"AWS_PROFILE": "dev"}, firstVar: "AWS_PROFILE"},
+		{name: "bad max attempts", change: map[string]string{"AWS_MAX_ATTEMPTS": "three"}, firstVar: "AWS_MAX_ATTEMPTS"},
+		{name: "bad retry mode", change: map[string]string{"AWS_RETRY_MODE": "eager"}, firstVar: "AWS_RETRY_MODE"},
+		{name: "bad FIPS flag", change: map[string]string{"AWS_USE_FIPS_ENDPOINT": "yes"}, firstVar: "AWS_USE_FIPS_ENDPOINT"},
+		{name: "unreadable CA bundle", change: map[string]string{"AWS_CA_BUNDLE": "/nonexistent/ca.pem"}, firstVar: "AWS_CA_BUNDLE"},
 	}
+	// The invocations write their metrics lines to stdout; keep them out of the test's output.
+	defer captureStdout(t)()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			isolateAWS(t, lambdaEnv, tt.change)
 			h, err := newHandler(atlasEnv, discard)
-			checkInit(t, h, err, tt.wantVar)
+			checkInit(t, h, err, tt.initVar)
+			if h == nil {
+				return
+			}
+			if _, err := h.Invoke(context.Background(), failedCall); err != nil {
+				t.Errorf("an event answered without AWS: %v", err)
+			}
+			_, err = h.Invoke(context.Background(), []byte(`{"vpcEndpointId":"vpce-0123456789abcdef0"}`))
+			ce, isConfig := errors.AsType[*handler.ConfigError](err)
+			switch {
+			case tt.firstVar == "" && (isConfig || err == nil):
+				t.Errorf("first event that reaches AWS: %v; want it to reach the (absent) endpoint", err)
+			case tt.firstVar != "" && (!isConfig || ce.Variable != tt.firstVar):
+				t.Errorf("first event that reaches AWS: %T %v; want a ConfigError naming %s", err, err, tt.firstVar)
+			}
 		})
+	}
+	if creds.authorized.Load() == 0 || creds.refused.Load() != 0 {
+		t.Errorf("the container credential endpoint was asked %d times with its token and %d without; want at least once, and never without",
+			creds.authorized.Load(), creds.refused.Load())
 	}
 }
 

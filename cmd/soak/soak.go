@@ -290,6 +290,12 @@ func (lookup) ServiceEndpoints(context.Context, string, ...string) ([]awsvpc.End
 	return nil, errors.New("soak: reconcile is not part of the soak")
 }
 
+// DescribeNetwork describes nothing: connectivity is not part of the soak,
+// and a group or subnet that is not described is not judged.
+func (lookup) DescribeNetwork(context.Context, []string, []string) (*awsvpc.Network, error) {
+	return &awsvpc.Network{}, nil
+}
+
 // secrets stands in for Secrets Manager: it returns the fake's API key.
 type secrets struct{}
 

@@ -35,6 +35,7 @@ type Info struct {
 	VPCID               string   `json:"vpcId"`
 	SubnetIDs           []string `json:"subnetIds"`
 	EndpointID          string   `json:"vpcEndpointId"`
+	NarrowEndpointID    string   `json:"narrowVpcEndpointId"` // one zone, a group that allows TCP 27017 only
 	SecretARN           string   `json:"secretArn"`
 	PID                 int      `json:"pid"` // the process that runs the stack
 }
@@ -127,16 +128,24 @@ func functionError(body []byte) *FunctionError {
 // moto does not know then reads as not found, as it would in AWS). A test
 // checks that this list is exactly the ids the samples use.
 var (
-	sampleEndpointIDs  = []string{"vpce-0a1b2c3d4e5f60718", "vpce-0f0e0d0c0b0a09081"}
+	sampleEndpointIDs  = []string{"vpce-0a1b2c3d4e5f60718", "vpce-0f0e0d0c0b0a09081", sampleNarrowEndpointID}
 	sampleVPCIDs       = []string{"vpc-0f1e2d3c4b5a69788"}
 	sampleSubnetIDs    = []string{"subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb88"}
 	sampleServiceNames = []string{"com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"}
+	// SampleDataFederationServiceName is MongoDB's real Data Federation
+	// service in us-east-1, which events/create-vpc-endpoint-data-federation.json
+	// names on purpose: it is not a placeholder, and passes through.
+	SampleDataFederationServiceName = "com.amazonaws.vpce.us-east-1.vpce-svc-00e311695874992b4"
 )
 
 // ErrNotJSON is returned (wrapped) by RewriteSample for input that is not
 // one JSON value: there is nothing to rewrite, and the caller may send it
 // as it is, to see what the function answers.
 var ErrNotJSON = errors.New("not valid JSON")
+
+// sampleNarrowEndpointID stands for the seeded endpoint whose security group
+// is too narrow (Info.NarrowEndpointID), wherever it occurs in a sample.
+const sampleNarrowEndpointID = "vpce-0d1e2f3a4b5c6d7e8"
 
 // Rewrite is one sample id RewriteSample replaced, and what with.
 type Rewrite struct {
@@ -156,7 +165,8 @@ func (i *Info) RewriteEvent(raw []byte) ([]byte, error) {
 // vpcEndpointId, vpcId, subnetId and serviceName keys (any case; plain
 // strings or CloudTrail's {"content": …} items) that are placeholders are
 // replaced in every string they occur in, DNS names included. The first
-// placeholder endpoint found maps to the seeded endpoint, the first
+// placeholder endpoint found maps to the seeded endpoint (but
+// sampleNarrowEndpointID to the narrow one), the first
 // placeholder subnets to the seeded subnets in order; every other value,
 // malformed or real, is kept.
 func (i *Info) RewriteSample(raw []byte) ([]byte, []Rewrite, error) {
@@ -182,6 +192,7 @@ func (i *Info) RewriteSample(raw []byte) ([]byte, []Rewrite, error) {
 // rewriter collects a sample's placeholder ids, each list distinct and in the order found.
 type rewriter struct {
 	endpoints, vpcs, subnets, services []string
+	narrow                             bool // sampleNarrowEndpointID occurs
 }
 
 func appendNew(list []string, v string) []string {
@@ -208,6 +219,8 @@ func (r *rewriter) collect(v any, key string) {
 		}
 	case string:
 		switch {
+		case key == "vpcendpointid" && v == sampleNarrowEndpointID:
+			r.narrow = true
 		case key == "vpcendpointid" && slices.Contains(sampleEndpointIDs, v):
 			r.endpoints = appendNew(r.endpoints, v)
 		case key == "vpcid" && slices.Contains(sampleVPCIDs, v):
@@ -234,6 +247,9 @@ func (r *rewriter) replacer(i *Info) (idReplacer, []Rewrite) {
 		}
 	}
 	add(r.endpoints, i.EndpointID)
+	if r.narrow {
+		add([]string{sampleNarrowEndpointID}, i.NarrowEndpointID)
+	}
 	add(r.vpcs, i.VPCID)
 	add(r.subnets, i.SubnetIDs...)
 	add(r.services, i.EndpointServiceName)

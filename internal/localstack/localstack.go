@@ -29,6 +29,10 @@
 //   - It serves one invocation at a time and crashes on a concurrent one, so
 //     the stack fronts it with a queue (Info.InvokeURL) that passes on one
 //     invocation at a time, whoever sends them.
+//   - With AWS_LAMBDA_MAX_CONCURRENCY set it runs in its Lambda Managed
+//     Instances mode instead, which serves invocations at once but starts
+//     the function only from /var/runtime, /var/task or /opt: the stack does
+//     not use it.
 //   - It writes the function's output to its stdout, and its own log (and
 //     its own crashes) to its stderr.
 //   - Its answer can come before the function's output for that invocation
@@ -50,16 +54,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
 	"github.com/atlasvpce/registrar/internal/motoserver"
+	"github.com/atlasvpce/registrar/internal/proc"
 )
 
 // Auth selects the kind of Atlas credentials in the secret.
@@ -118,6 +125,12 @@ type Options struct {
 	// process's environment without its AWS_* and ATLAS_* variables, so
 	// nothing on the host can point it at a real account.
 	Env []string
+	// Unset names variables the function does not get at all, even those
+	// the stack sets: for example AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, for a function whose credentials come from a
+	// container credential endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI in
+	// Env) as SnapStart and Lambda Managed Instances give them.
+	Unset []string
 	// FunctionLog receives the function's stdout and stderr, with the
 	// emulator's START, END and REPORT lines about each invocation. Nil
 	// discards it.
@@ -213,6 +226,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
+	narrow, err := seedNarrowEndpoint(ctx, awsCfg, seeded, opts.ServiceName)
+	if err != nil {
+		return s, err
+	}
 
 	fakeOpts.PendingAcceptance, fakeOpts.Pending = opts.PendingAcceptance, opts.Pending
 	fakeOpts.Logger = opts.AtlasLogger
@@ -232,11 +249,15 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		VPCID:               seeded.VPCID,
 		SubnetIDs:           seeded.SubnetIDs,
 		EndpointID:          seeded.EndpointID,
+		NarrowEndpointID:    narrow,
 		SecretARN:           seeded.SecretARN,
 		PID:                 os.Getpid(),
 	}
 
-	env := functionEnv(os.Environ(), append(s.functionVars(opts), opts.Env...))
+	env := slices.DeleteFunc(functionEnv(os.Environ(), append(s.functionVars(opts), opts.Env...)), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(opts.Unset, k)
+	})
 	emulatorLog := opts.EmulatorLog
 	if emulatorLog == nil {
 		emulatorLog = opts.FunctionLog
@@ -252,6 +273,18 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	s.InvokeURL = s.queue.URL + InvokePath
 	return s, nil
+}
+
+// seedNarrowEndpoint creates a second endpoint of the service that Atlas
+// accepts but applications could not use: one subnet, so one zone, and a
+// security group that lets in TCP 27017 only, where Atlas may use any port
+// from 1024 to 65535. Its registration shows the connectivity warnings.
+func seedNarrowEndpoint(ctx context.Context, cfg aws.Config, seeded *motoserver.Seeded, serviceName string) (string, error) {
+	sg, err := motoserver.CreateSecurityGroup(ctx, cfg, seeded.VPCID, motoserver.Ingress{FromPort: 27017, ToPort: 27017})
+	if err != nil {
+		return "", err
+	}
+	return motoserver.CreateEndpoint(ctx, cfg, seeded.VPCID, seeded.SubnetIDs[:1], serviceName, "Interface", sg)
 }
 
 // functionVars is the function's configuration, as template.yaml sets it in
@@ -304,6 +337,28 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// FunctionEnviron is the environment of the function's process as the
+// kernel holds it (/proc/PID/environ, Linux only): what the function was
+// really started with, after the emulator added its own variables. The
+// emulator starts the function on the first invocation.
+func (s *Stack) FunctionEnviron() ([]string, error) {
+	if s.emu == nil {
+		return nil, errors.New("localstack: the stack did not start")
+	}
+	kids, err := proc.Children(s.emu.cmd.Process.Pid)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: find the function's process: %w", err)
+	}
+	if len(kids) != 1 {
+		return nil, fmt.Errorf("localstack: the emulator has %d child processes, want its one function", len(kids))
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(kids[0]), "environ"))
+	if err != nil {
+		return nil, fmt.Errorf("localstack: read the function's environment: %w", err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), nil
+}
+
 // Running reports whether the emulator is still up.
 func (s *Stack) Running() bool { return s.emu != nil && s.emu.running() }
 
@@ -339,7 +394,7 @@ type AtlasState struct {
 	DeleteRequested     bool
 	Requests            int // every request the fake received, digest challenges included
 	Authenticated       int // requests that passed authentication (token requests included)
-	Registrations       int // authenticated POSTs that add an interface endpoint
+	Registrations       int // authenticated POSTs that add an interface endpoint or a Data Federation entry
 }
 
 // NewEndpoint creates another Interface endpoint for the stack's endpoint
@@ -367,6 +422,12 @@ func (s *Stack) DeleteEndpoint(ctx context.Context, id string) error {
 // State reads the Atlas side from the fake directly, so it adds no request
 // to the fake's log.
 func (s *Stack) State(ctx context.Context) (AtlasState, error) {
+	return s.StateOf(ctx, s.EndpointID)
+}
+
+// StateOf is State for another endpoint of the service, such as the one the
+// invocation registered.
+func (s *Stack) StateOf(ctx context.Context, endpointID string) (AtlasState, error) {
 	if err := ctx.Err(); err != nil {
 		return AtlasState{}, err
 	}
@@ -376,14 +437,14 @@ func (s *Stack) State(ctx context.Context) (AtlasState, error) {
 	st := AtlasState{
 		ProjectID:         s.ProjectID,
 		EndpointServiceID: s.EndpointServiceID,
-		EndpointID:        s.EndpointID,
+		EndpointID:        endpointID,
 	}
 	for _, svc := range s.Fake.Services() {
 		if svc.ID == s.EndpointServiceID {
 			st.EndpointServiceName, st.ServiceStatus = svc.EndpointServiceName, svc.Status
 		}
 	}
-	if ep, ok := s.Fake.Endpoint(s.EndpointServiceID, s.EndpointID); ok {
+	if ep, ok := s.Fake.Endpoint(s.EndpointServiceID, endpointID); ok {
 		st.ConnectionStatus, st.ErrorMessage, st.DeleteRequested = ep.ConnectionStatus, ep.ErrorMessage, ep.DeleteRequested
 	}
 	reqs := s.Fake.Requests()
@@ -401,8 +462,10 @@ func (s *Stack) State(ctx context.Context) (AtlasState, error) {
 }
 
 // IsRegistration reports whether r is an authenticated request to add an
-// interface endpoint (POST …/endpoint in v2, …/interfaceEndpoints in v1.0).
+// interface endpoint (POST …/endpoint in v2, …/interfaceEndpoints in v1.0)
+// or a Data Federation entry (POST …/privateNetworkSettings/endpointIds).
 func IsRegistration(r atlastest.Request) bool {
 	return r.Authenticated && r.Method == http.MethodPost &&
-		(strings.HasSuffix(r.Path, "/endpoint") || strings.HasSuffix(r.Path, "/interfaceEndpoints"))
+		(strings.HasSuffix(r.Path, "/endpoint") || strings.HasSuffix(r.Path, "/interfaceEndpoints") ||
+			strings.HasSuffix(r.Path, "/privateNetworkSettings/endpointIds"))
 }

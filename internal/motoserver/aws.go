@@ -30,8 +30,8 @@ func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
 // Env returns the environment a child process (the Lambda binary) needs so
 // that its EC2 and Secrets Manager clients reach this server (and STS, for
 // its caller identity and member-account roles): the standard AWS SDK
-// variables, which the function reads from the environment as the SDK's own
-// loader does. AWS_ENDPOINT_URL_<SERVICE> is each service's ID ("EC2",
+// variables, which the function's SDK configuration (config.LoadDefaultConfig)
+// reads. AWS_ENDPOINT_URL_<SERVICE> is each service's ID ("EC2",
 // "Secrets Manager") upper-cased with spaces turned into underscores.
 // Append it after os.Environ() so these values win.
 func (s *Server) Env() []string {

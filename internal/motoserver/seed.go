@@ -50,15 +50,11 @@ func Seed(ctx context.Context, cfg aws.Config, in SeedInput) (*Seeded, error) {
 	}
 	out := &Seeded{VPCID: aws.ToString(vpc.Vpc.VpcId)}
 	for i, az := range []string{"a", "b"} {
-		sn, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{
-			VpcId:            vpc.Vpc.VpcId,
-			CidrBlock:        aws.String(fmt.Sprintf("10.0.%d.0/24", i+1)),
-			AvailabilityZone: aws.String(cfg.Region + az),
-		})
+		sn, err := CreateSubnet(ctx, cfg, out.VPCID, fmt.Sprintf("10.0.%d.0/24", i+1), cfg.Region+az)
 		if err != nil {
-			return nil, fmt.Errorf("seed: create subnet: %w", err)
+			return nil, err
 		}
-		out.SubnetIDs = append(out.SubnetIDs, aws.ToString(sn.Subnet.SubnetId))
+		out.SubnetIDs = append(out.SubnetIDs, sn)
 	}
 	if in.SecretName != "" {
 		sec, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
@@ -79,13 +75,15 @@ func Seed(ctx context.Context, cfg aws.Config, in SeedInput) (*Seeded, error) {
 
 // CreateEndpoint creates a VPC endpoint and returns its id. endpointType is
 // "Interface", "Gateway" or "GatewayLoadBalancer"; subnetIDs may be nil
-// (Gateway endpoints take route tables, not subnets).
-func CreateEndpoint(ctx context.Context, cfg aws.Config, vpcID string, subnetIDs []string, serviceName, endpointType string) (string, error) {
+// (Gateway endpoints take route tables, not subnets). groupIDs are its
+// security groups; moto, unlike EC2, lists none when none are named.
+func CreateEndpoint(ctx context.Context, cfg aws.Config, vpcID string, subnetIDs []string, serviceName, endpointType string, groupIDs ...string) (string, error) {
 	out, err := ec2.NewFromConfig(cfg).CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
-		VpcId:           aws.String(vpcID),
-		ServiceName:     aws.String(serviceName),
-		VpcEndpointType: ec2types.VpcEndpointType(endpointType),
-		SubnetIds:       subnetIDs,
+		VpcId:            aws.String(vpcID),
+		ServiceName:      aws.String(serviceName),
+		VpcEndpointType:  ec2types.VpcEndpointType(endpointType),
+		SubnetIds:        subnetIDs,
+		SecurityGroupIds: groupIDs,
 	})
 	if err != nil {
 		return "", fmt.Errorf("seed: create %s endpoint for %s: %w", endpointType, serviceName, err)
@@ -94,6 +92,60 @@ func CreateEndpoint(ctx context.Context, cfg aws.Config, vpcID string, subnetIDs
 		return "", errors.New("seed: create vpc endpoint: response has no endpoint id")
 	}
 	return *out.VpcEndpoint.VpcEndpointId, nil
+}
+
+// Ingress is one inbound rule of a security group: TCP from FromPort to
+// ToPort, or every protocol and port when AllTraffic (IpProtocol "-1").
+type Ingress struct {
+	FromPort, ToPort int32
+	AllTraffic       bool
+}
+
+// CreateSecurityGroup creates a security group in the VPC with the given
+// inbound rules, each open to the VPC's range, and returns its id.
+func CreateSecurityGroup(ctx context.Context, cfg aws.Config, vpcID string, rules ...Ingress) (string, error) {
+	c := ec2.NewFromConfig(cfg)
+	sg, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+		VpcId:       aws.String(vpcID),
+		GroupName:   aws.String(UniqueName("registrar-test")),
+		Description: aws.String("inbound rules for a test endpoint"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("seed: create security group: %w", err)
+	}
+	if len(rules) == 0 {
+		return aws.ToString(sg.GroupId), nil
+	}
+	perms := make([]ec2types.IpPermission, len(rules))
+	for i, r := range rules {
+		perms[i] = ec2types.IpPermission{
+			IpProtocol: aws.String("tcp"),
+			FromPort:   aws.Int32(r.FromPort),
+			ToPort:     aws.Int32(r.ToPort),
+			IpRanges:   []ec2types.IpRange{{CidrIp: aws.String("10.0.0.0/16")}},
+		}
+		if r.AllTraffic {
+			perms[i].IpProtocol, perms[i].FromPort, perms[i].ToPort = aws.String("-1"), nil, nil
+		}
+	}
+	if _, err := c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: sg.GroupId, IpPermissions: perms,
+	}); err != nil {
+		return "", fmt.Errorf("seed: authorize ingress on %s: %w", aws.ToString(sg.GroupId), err)
+	}
+	return aws.ToString(sg.GroupId), nil
+}
+
+// CreateSubnet creates a subnet of the VPC in the zone (the region's name and
+// a letter) and returns its id.
+func CreateSubnet(ctx context.Context, cfg aws.Config, vpcID, cidr, zone string) (string, error) {
+	sn, err := ec2.NewFromConfig(cfg).CreateSubnet(ctx, &ec2.CreateSubnetInput{
+		VpcId: aws.String(vpcID), CidrBlock: aws.String(cidr), AvailabilityZone: aws.String(zone),
+	})
+	if err != nil {
+		return "", fmt.Errorf("seed: create subnet %s in %s: %w", cidr, zone, err)
+	}
+	return aws.ToString(sn.Subnet.SubnetId), nil
 }
 
 // UniqueName returns prefix with a random suffix, for resources such as
