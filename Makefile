@@ -78,8 +78,8 @@ localrun:
 	$(GO) build -o $(BIN)/localrun ./cmd/localrun
 
 .PHONY: run
-run: tools build localrun ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile; SCENARIO=data-federation: a Data Federation endpoint).
-	$(BIN)/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event events/create-vpc-endpoint.json -scenario $(SCENARIO)
+run: tools build localrun ## Register an endpoint end to end on this machine (EVENT=events/….json picks the event; SCENARIO=lifecycle: register, delete, deregister, reconcile; SCENARIO=data-federation: a Data Federation endpoint).
+	$(BIN)/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event $(EVENT) -scenario $(SCENARIO)
 
 .PHONY: up
 up: tools build localrun ## Start the local stack and keep it running for `make invoke`.
