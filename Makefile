@@ -71,17 +71,23 @@ fuzz: ## Fuzz event decoding, credential parsing and error decoding, 16–19 s p
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCredentials$$' -fuzztime $(or $(FUZZTIME),200000x) -fuzzminimizetime 1x ./atlas
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckResponse$$' -fuzztime $(or $(FUZZTIME),175000x) -fuzzminimizetime 1x ./atlas
 
+# The local tools run as a built binary, not with `go run`, which would add
+# its own "exit status 1" to a run stopped with Ctrl-C.
+.PHONY: localrun
+localrun:
+	$(GO) build -o $(BIN)/localrun ./cmd/localrun
+
 .PHONY: run
-run: tools build ## Register an endpoint end to end on this machine (SCENARIO=lifecycle: register, delete, deregister, reconcile; SCENARIO=data-federation: a Data Federation endpoint).
-	$(GO) run ./cmd/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event events/create-vpc-endpoint.json -scenario $(SCENARIO)
+run: tools build localrun ## Register an endpoint end to end on this machine (EVENT=events/….json picks the event; SCENARIO=lifecycle: register, delete, deregister, reconcile; SCENARIO=data-federation: a Data Federation endpoint).
+	$(BIN)/localrun run -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie -event $(EVENT) -scenario $(SCENARIO)
 
 .PHONY: up
-up: tools build ## Start the local stack and keep it running for `make invoke`.
-	$(GO) run ./cmd/localrun up -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie
+up: tools build localrun ## Start the local stack and keep it running for `make invoke`.
+	$(BIN)/localrun up -bootstrap $(BIN)/bootstrap -rie $(BIN)/aws-lambda-rie
 
 .PHONY: invoke
-invoke: ## Invoke the running local stack (`make up`) with EVENT=events/….json.
-	$(GO) run ./cmd/localrun invoke -event $(EVENT)
+invoke: localrun ## Invoke the running local stack (`make up`) with EVENT=events/….json.
+	$(BIN)/localrun invoke -event $(EVENT)
 
 .PHONY: bench
 bench: tools build ## Measure binary size, cold start against the goal, package init, memory and per-event CPU.
@@ -92,5 +98,5 @@ soak: ## Model a burst of 100 endpoints through the deployment as shipped; print
 	$(GO) run ./cmd/soak
 
 .PHONY: clean
-clean:
+clean: ## Remove what the build and the local tools wrote: bin/, .aws-sam/ and .local/ (its Python tools too).
 	rm -rf $(BIN) .aws-sam .local

@@ -2,7 +2,8 @@
 // that no build output is tracked, links_test.go that every relative link
 // and #anchor in the README, the CHANGELOG and docs/ resolves,
 // ensure_tools_test.go that scripts/ensure-tools installs the Python tools
-// without touching the system Python. The templates' tests live in deploy/.
+// without touching the system Python; repo_test.go also that `make help`
+// lists every target a user runs. The templates' tests live in deploy/.
 package registrar_test
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -230,4 +232,30 @@ func stderrOf(err error) string {
 		return ": " + strings.TrimSpace(string(ee.Stderr))
 	}
 	return ""
+}
+
+// `make help` lists the targets that carry a "## " comment: every target a
+// user runs must have one. The rest are steps other targets (or sam build)
+// call.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	b, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	internal := map[string]bool{"build-RegistrarFunction": true, "localrun": true}
+	target := regexp.MustCompile(`^([a-zA-Z][a-zA-Z_-]*):`)
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		m := target.FindStringSubmatch(line)
+		if m == nil || internal[m[1]] {
+			continue
+		}
+		seen++
+		if !strings.Contains(line, " ## ") {
+			t.Errorf("target %s has no \"## \" comment, so `make help` does not list it", m[1])
+		}
+	}
+	if seen < 10 {
+		t.Errorf("found %d targets in the Makefile; the pattern no longer matches it", seen)
+	}
 }

@@ -218,17 +218,22 @@ func NewClient(cfg Config, creds Credentials) (*Client, error) {
 	case kindAPIKey:
 		auth = digest.NewTransportWithHTTPRoundTripper(creds.PublicKey, creds.PrivateKey, rt)
 	case kindServiceAccount:
-		cc := &clientcredentials.Config{
-			ClientID:     creds.ClientID,
-			ClientSecret: creds.ClientSecret,
-			TokenURL:     base.ResolveReference(&url.URL{Path: tokenPath}).String(),
-			AuthStyle:    oauth2.AuthStyleInHeader,
-		}
-		// The token fetch runs under its own context so that one caller's cancellation
-		// cannot poison the shared token source; its client has the same timeout.
-		tokenHTTP := &http.Client{Transport: rt, Timeout: cfg.Timeout, CheckRedirect: noRedirects}
-		tctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenHTTP)
-		src := oauth2.ReuseTokenSourceWithExpiry(nil, cc.TokenSource(tctx), tokenEarlyExpiry)
+		tokenURL := base.ResolveReference(&url.URL{Path: tokenPath}).String()
+		// One token for every client built from credentials marked
+		// WithSharedToken (the first client's transport fetches it).
+		src := creds.tokens.source(tokenURL, func() oauth2.TokenSource {
+			cc := &clientcredentials.Config{
+				ClientID:     creds.ClientID,
+				ClientSecret: creds.ClientSecret,
+				TokenURL:     tokenURL,
+				AuthStyle:    oauth2.AuthStyleInHeader,
+			}
+			// The token fetch runs under its own context so that one caller's cancellation
+			// cannot poison the shared token source; its client has the same timeout.
+			tokenHTTP := &http.Client{Transport: rt, Timeout: cfg.Timeout, CheckRedirect: noRedirects}
+			tctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenHTTP)
+			return oauth2.ReuseTokenSourceWithExpiry(nil, cc.TokenSource(tctx), tokenEarlyExpiry)
+		})
 		// Hide oauth2.Transport's deprecated CancelRequest, which http.Client calls on
 		// timeout and which only logs a warning.
 		auth = roundTripperFunc((&oauth2.Transport{Source: src, Base: rt}).RoundTrip)
@@ -456,6 +461,14 @@ func tokenError(re *oauth2.RetrieveError) *ErrorResponse {
 		Detail:     truncate(re.ErrorDescription),
 		Reason:     http.StatusText(resp.StatusCode),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	// Atlas answers its own limits on the token endpoint with an ApiError body
+	// rather than OAuth2's ({"error":429,"errorCode":"RATE_LIMITED","detail":
+	// "Resource /api/oauth/token is limited to 10 requests every 1 minutes."}):
+	// keep its code and detail for the log.
+	var ae apiError
+	if e.ErrorCode == "" && json.Unmarshal(re.Body, &ae) == nil && ae.ErrorCode != "" {
+		e.ErrorCode, e.Detail = truncate(ae.ErrorCode), truncate(ae.Detail)
 	}
 	// RFC 6749 answers a bad client with 400 invalid_client; it is still a credentials problem.
 	if e.StatusCode == http.StatusBadRequest && (re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client") {

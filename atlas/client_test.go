@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,7 +339,7 @@ func TestInvalidIDErrorMessage(t *testing.T) {
 		t.Errorf("id not truncated to 64 characters: %s", msg)
 	}
 	if !strings.Contains(msg, "interface endpoint id") || !strings.Contains(msg, `^vpce-[0-9a-f]{17}$`) ||
-		!strings.Contains(msg, "Atlas accepts only 17-digit ids") {
+		!strings.Contains(msg, atlas.EndpointIDForm) {
 		t.Errorf("message lacks kind, pattern or what Atlas accepts: %s", msg)
 	}
 	if err := atlas.ValidateEndpointID("vpce-\x00\"x"); !strings.Contains(err.Error(), `"vpce-\x00\"x"`) {
@@ -345,7 +347,7 @@ func TestInvalidIDErrorMessage(t *testing.T) {
 	}
 	// An 8-digit id is a real, older AWS id: say so, and that Atlas refuses it.
 	legacy := atlas.ValidateEndpointID("vpce-0123abcd")
-	if legacy == nil || !strings.Contains(legacy.Error(), "8-digit legacy AWS id; Atlas accepts only 17-digit ids") {
+	if legacy == nil || !strings.Contains(legacy.Error(), "8-digit legacy AWS id, which Atlas refuses") {
 		t.Errorf("ValidateEndpointID(legacy) = %v, want it refused as an 8-digit legacy id", legacy)
 	}
 	for _, ok := range []string{"vpce-0123456789abcdef0", "vpce-00000000000000000"} {
@@ -479,6 +481,39 @@ func TestTokenEndpointRateLimited(t *testing.T) {
 	}
 }
 
+// Atlas's own answer over the token endpoint's limit (as quoted in
+// terraform-provider-mongodbatlas PR #3791) is an ApiError, not an OAuth2
+// error body: the retry hook sees its code and detail, the client waits
+// (backoff, as no Retry-After came) and fetches the token again.
+func TestTokenEndpointRateLimitedAsAtlasAnswers(t *testing.T) {
+	t.Parallel()
+	const body = `{"detail":"Resource /api/oauth/token is limited to 10 requests every 1 minutes.","error":429,` +
+		`"errorCode":"RATE_LIMITED","parameters":["/api/oauth/token",10,1],"reason":"Too Many Requests"}`
+	var seen []error
+	var mu sync.Mutex
+	c, srv := setup(t, atlas.V2, serviceAccount, fakeOptions(), func(cfg *atlas.Config) {
+		cfg.OnRetry = func(_ context.Context, err error, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, err)
+		}
+	})
+	srv.InjectFault(atlastest.Fault{PathContains: "/api/oauth/token", Status: 429, Body: []byte(body), Times: 2})
+	if _, err := c.ListEndpointServices(t.Context()); err != nil {
+		t.Fatalf("err = %v, want success after waiting out the limit", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || srv.TokenRequests() != 3 {
+		t.Fatalf("%d retries, %d token requests; want 2, 3", len(seen), srv.TokenRequests())
+	}
+	er, ok := errors.AsType[*atlas.ErrorResponse](seen[0])
+	if !ok || !errors.Is(seen[0], atlas.ErrRateLimited) || er.Path != "/api/oauth/token" || er.ErrorCode != "RATE_LIMITED" ||
+		!strings.Contains(er.Detail, "limited to 10 requests every 1 minutes") {
+		t.Errorf("retried error = %#v, want a RATE_LIMITED 429 of /api/oauth/token with Atlas's detail", seen[0])
+	}
+}
+
 func TestV1ServiceShape(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t, atlas.V1, apiKey, fakeOptions())
@@ -520,5 +555,46 @@ func TestBadRequestDetail(t *testing.T) {
 	}
 	if n := srv.Count(http.MethodPost, "/endpoint"); n != 1 {
 		t.Errorf("POSTs = %d, want 1 (a 400 is not retried)", n)
+	}
+}
+
+// Clients built from credentials marked WithSharedToken (one per project)
+// fetch one service-account token between them; unmarked, one each. A new
+// marking, as after the secret is read again, fetches a new token.
+func TestSharedServiceAccountToken(t *testing.T) {
+	t.Parallel()
+	const p2 = "5f0000000000000000000002"
+	opts := fakeOptions()
+	opts.Projects = []atlastest.Project{{ID: p2}}
+	srv := atlastest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	clients := func(creds atlas.Credentials) {
+		t.Helper()
+		for _, p := range []string{srv.ProjectID(), p2} {
+			c, err := atlas.NewClient(atlas.Config{BaseURL: srv.URL, ProjectID: p, Timeout: 2 * time.Second, Retry: fastRetry}, creds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.ListEndpointServices(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clients(serviceAccount)
+	if got := srv.TokenRequests(); got != 2 {
+		t.Fatalf("unshared: token requests = %d, want 2", got)
+	}
+	shared := serviceAccount.WithSharedToken()
+	clients(shared)
+	clients(shared)
+	if got := srv.TokenRequests(); got != 3 {
+		t.Errorf("shared by four clients: token requests = %d, want 3 (one more)", got)
+	}
+	clients(serviceAccount.WithSharedToken())
+	if got := srv.TokenRequests(); got != 4 {
+		t.Errorf("marked again: token requests = %d, want 4 (a token of its own)", got)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", shared, shared, shared); strings.Contains(s, testClientSecret) || strings.Contains(s, "0x") {
+		t.Errorf("shared credentials format as %s", s)
 	}
 }

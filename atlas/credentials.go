@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"unicode"
+
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -23,6 +26,45 @@ const (
 // Formatting, logging and JSON encoding never reveal the values.
 type Credentials struct {
 	PublicKey, PrivateKey, ClientID, ClientSecret string
+
+	// tokens, set by WithSharedToken, holds the one token source the
+	// clients built from these credentials share.
+	tokens *sharedTokens
+}
+
+// WithSharedToken returns the credentials marked so that every client built
+// from them (one per Atlas project, say) fetches and reuses one service-account
+// token instead of one each. Atlas's token endpoint takes 10 requests a minute
+// per service account and IP address, and a service account holds at most
+// 100 active tokens, so a container that serves several projects should ask
+// once. Call it once per set of clients: credentials read again (after Atlas
+// refused a token) should get a token of their own. API keys are unaffected.
+func (c Credentials) WithSharedToken() Credentials {
+	c.tokens = &sharedTokens{sources: map[string]oauth2.TokenSource{}}
+	return c
+}
+
+// sharedTokens are token sources by token URL, shared by the clients built
+// from one Credentials value.
+type sharedTokens struct {
+	mu      sync.Mutex
+	sources map[string]oauth2.TokenSource
+}
+
+// source returns the shared source for tokenURL, building it with build the
+// first time; with no sharing (a nil receiver) it always builds.
+func (s *sharedTokens) source(tokenURL string, build func() oauth2.TokenSource) oauth2.TokenSource {
+	if s == nil {
+		return build()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src, ok := s.sources[tokenURL]
+	if !ok {
+		src = build()
+		s.sources[tokenURL] = src
+	}
+	return src
 }
 
 // Kind returns "api-key" or "service-account", or "" when the credentials do not

@@ -353,11 +353,48 @@ func ValidateEndpointID(id string) error {
 	if validEndpointID(id) {
 		return nil
 	}
-	hint := "Atlas accepts only 17-digit ids: vpce- and 17 lower-case hex digits"
-	if legacyEndpointID(id) {
-		hint = "an 8-digit legacy AWS id; Atlas accepts only 17-digit ids"
+	return &InvalidIDError{Kind: "interface endpoint id", ID: id, Pattern: endpointIDPattern, Hint: EndpointIDProblem(id)}
+}
+
+// EndpointIDForm is what Atlas accepts as an interface endpoint id, in words.
+const EndpointIDForm = `Atlas accepts only "vpce-" followed by 17 lower-case hex digits (0-9, a-f)`
+
+// EndpointIDProblem says in plain words what is wrong with an interface
+// endpoint id, and what Atlas accepts; "" if nothing is. It is for messages
+// a person reads, so it names the fault (upper-case letters, a missing
+// prefix, the length) rather than quoting the pattern.
+func EndpointIDProblem(id string) string {
+	if validEndpointID(id) {
+		return ""
 	}
-	return &InvalidIDError{Kind: "interface endpoint id", ID: id, Pattern: endpointIDPattern, Hint: hint}
+	if id == "" {
+		return "it is empty; " + EndpointIDForm
+	}
+	var faults []string
+	// VPCE- counts as the prefix: its case is said below.
+	prefixed := len(id) >= len("vpce-") && strings.EqualFold(id[:len("vpce-")], "vpce-")
+	rest := ""
+	if prefixed {
+		rest = id[len("vpce-"):]
+	} else {
+		faults = append(faults, `it does not start with "vpce-"`)
+	}
+	if strings.ToLower(id) != id {
+		faults = append(faults, "it has upper-case letters")
+	}
+	if prefixed {
+		if i := strings.IndexFunc(strings.ToLower(rest), func(c rune) bool { return (c < '0' || c > '9') && (c < 'a' || c > 'f') }); i >= 0 {
+			c, _ := utf8.DecodeRuneInString(strings.ToLower(rest)[i:])
+			faults = append(faults, fmt.Sprintf("it has %q, which is not a hex digit", c))
+		}
+		switch n := utf8.RuneCountInString(rest); {
+		case n == 8 && len(faults) == 0:
+			faults = append(faults, "it is an 8-digit legacy AWS id, which Atlas refuses")
+		case n != 17:
+			faults = append(faults, fmt.Sprintf(`it has %d characters after "vpce-", not 17`, n))
+		}
+	}
+	return strings.Join(faults, ", and ") + "; " + EndpointIDForm
 }
 
 // ValidateObjectID checks a 24-hex Atlas object id such as a project or endpoint

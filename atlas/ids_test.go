@@ -74,3 +74,46 @@ func FuzzIDChecks(f *testing.F) {
 		}
 	})
 }
+
+// EndpointIDProblem names each fault in words a person can act on, never the
+// regular expression, and says what Atlas accepts.
+func TestEndpointIDProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		id   string
+		want []string // each must appear
+		not  []string // none may appear
+	}{
+		{"vpce-0123456789abcdef0", nil, nil},
+		{"vpce-0123456789ABCDEF0", []string{"it has upper-case letters"}, []string{"characters after", "not a hex digit", "does not start"}},
+		{"VPCE-0123456789abcdef0", []string{"it has upper-case letters"}, []string{"does not start", "characters after"}},
+		{"0123456789abcdef0", []string{`it does not start with "vpce-"`}, []string{"upper-case"}},
+		{"vpce0123456789abcdef0", []string{`it does not start with "vpce-"`}, nil},
+		{"vpce-0123456789abcdef", []string{`it has 16 characters after "vpce-", not 17`}, nil},
+		{"vpce-0123456789abcdef01", []string{`it has 18 characters after "vpce-", not 17`}, nil},
+		{"vpce-0123abcd", []string{"8-digit legacy AWS id, which Atlas refuses"}, []string{"characters after"}},
+		{"vpce-0123ABCD", []string{"upper-case", `it has 8 characters after "vpce-"`}, []string{"legacy"}},
+		{"vpce-0123456789abcdeg0", []string{`it has 'g', which is not a hex digit`}, []string{"characters after"}},
+		{"vpce-1/../../orgs", []string{`'/', which is not a hex digit`, "12 characters"}, nil},
+		{"", []string{"it is empty"}, nil},
+	}
+	for _, tt := range tests {
+		got := EndpointIDProblem(tt.id)
+		if tt.want == nil {
+			if got != "" {
+				t.Errorf("EndpointIDProblem(%q) = %q, want \"\"", tt.id, got)
+			}
+			continue
+		}
+		for _, w := range append(tt.want, EndpointIDForm) {
+			if !strings.Contains(got, w) {
+				t.Errorf("EndpointIDProblem(%q) = %q, want it to say %q", tt.id, got, w)
+			}
+		}
+		for _, n := range append(tt.not, "^vpce", "[0-9a-f]") {
+			if strings.Contains(got, n) {
+				t.Errorf("EndpointIDProblem(%q) = %q, must not say %q", tt.id, got, n)
+			}
+		}
+	}
+}

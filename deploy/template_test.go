@@ -817,7 +817,7 @@ func TestTemplateAlarms(t *testing.T) {
 		{"ForwardedRuleDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", getAtt("ForwardedRuleDeadLetterQueue", "QueueName"), "Maximum", "notBreaching"},
 		{"FunctionErrorsAlarm", "AWS/Lambda", "Errors", ref(functionID), "Sum", "notBreaching"},
 		// The function's own metrics, totals across projects (no ProjectId).
-		{"RegistrationFailuresAlarm", ref("MetricsNamespace"), handler.MetricRegistrations, handler.MetricOutcomeFailed, "Sum", "notBreaching"},
+		{"RegistrationFailuresAlarm", ref("MetricsNamespace"), handler.MetricEvents, handler.MetricOutcomeFailed, "Sum", "notBreaching"},
 		// Reconcile reports now and then: the last run's state stands between runs.
 		{"ReconcileOrphansAlarm", ref("MetricsNamespace"), handler.MetricReconcileOrphans, nil, "Maximum", "ignore"},
 		{"ReconcileRegisteredAlarm", ref("MetricsNamespace"), handler.MetricReconcileRegistered, nil, "Maximum", "ignore"},

@@ -9,8 +9,8 @@
 //	{"_aws":{"Timestamp":1574109732004,"CloudWatchMetrics":[{
 //	    "Namespace":"AtlasVpceRegistrar",
 //	    "Dimensions":[["Outcome","ProjectId"],["Outcome"]],
-//	    "Metrics":[{"Name":"Registrations","Unit":"Count"}]}]},
-//	 "Outcome":"registered","ProjectId":"5f…","Registrations":1}
+//	    "Metrics":[{"Name":"Events","Unit":"Count"}]}]},
+//	 "Outcome":"registered","ProjectId":"5f…","Events":1}
 //
 // Every dimension named in a dimension set and every metric is a top-level
 // member of the same object; other top-level members (a request id, say) are

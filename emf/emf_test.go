@@ -182,7 +182,7 @@ func TestEncodeValid(t *testing.T) {
 				Dimensions:    []emf.Dimension{{"Outcome", "registered"}, {"ProjectId", "5f0000000000000000000001"}},
 				DimensionSets: [][]string{{"Outcome", "ProjectId"}, {"Outcome"}, {}},
 				Metrics: []emf.Metric{
-					{Name: "Registrations", Unit: emf.Count, Value: 1},
+					{Name: "Events", Unit: emf.Count, Value: 1},
 					{Name: "SecondsToAvailable", Unit: emf.Seconds, Value: 83.25},
 				},
 				Properties: []emf.Property{{"requestId", "8f5b1c9e-0000-4000-8000-000000000001"}},
@@ -190,7 +190,7 @@ func TestEncodeValid(t *testing.T) {
 			wantSets: `[["Outcome","ProjectId"],["Outcome"],[]]`,
 			want: map[string]string{
 				"Outcome": "registered", "ProjectId": "5f0000000000000000000001",
-				"Registrations": "1", "SecondsToAvailable": "83.25", "requestId": "8f5b1c9e-0000-4000-8000-000000000001",
+				"Events": "1", "SecondsToAvailable": "83.25", "requestId": "8f5b1c9e-0000-4000-8000-000000000001",
 			},
 		},
 		{
@@ -488,7 +488,7 @@ func BenchmarkEmit(b *testing.B) {
 		Dimensions:    []emf.Dimension{{"Outcome", "registered"}, {"ProjectId", "5f0000000000000000000001"}},
 		DimensionSets: [][]string{{"Outcome", "ProjectId"}, {"Outcome"}, {}},
 		Metrics: []emf.Metric{
-			{Name: "Registrations", Unit: emf.Count, Value: 1},
+			{Name: "Events", Unit: emf.Count, Value: 1},
 			{Name: "RegistrationAttempts", Unit: emf.Count, Value: 1},
 			{Name: "SecondsToAvailable", Unit: emf.Seconds, Value: 83.25},
 			{Name: "AtlasRequests", Unit: emf.Count, Value: 14},
@@ -514,7 +514,7 @@ func TestEncodeExactDocument(t *testing.T) {
 		Dimensions:    []emf.Dimension{{"Outcome", "registered"}, {"ProjectId", "5f0000000000000000000001"}},
 		DimensionSets: [][]string{{"Outcome", "ProjectId"}, {}},
 		Metrics: []emf.Metric{
-			{Name: "Registrations", Unit: emf.Count, Value: 1},
+			{Name: "Events", Unit: emf.Count, Value: 1},
 			{Name: "SecondsToAvailable", Unit: emf.Seconds, Values: []float64{83.25, 1e21}},
 			{Name: "N", Value: 0.5},
 		},
@@ -525,9 +525,9 @@ func TestEncodeExactDocument(t *testing.T) {
 	}
 	want := `{"_aws":{"Timestamp":1795776165779,"CloudWatchMetrics":[{"Namespace":"AtlasVpceRegistrar",` +
 		`"Dimensions":[["Outcome","ProjectId"],[]],` +
-		`"Metrics":[{"Name":"Registrations","Unit":"Count"},{"Name":"SecondsToAvailable","Unit":"Seconds"},{"Name":"N"}]}]},` +
+		`"Metrics":[{"Name":"Events","Unit":"Count"},{"Name":"SecondsToAvailable","Unit":"Seconds"},{"Name":"N"}]}]},` +
 		`"Outcome":"registered","ProjectId":"5f0000000000000000000001",` +
-		`"Registrations":1,"SecondsToAvailable":[83.25,1e+21],"N":0.5,"requestId":"\u003c\"r\"\u003e"}` + "\n"
+		`"Events":1,"SecondsToAvailable":[83.25,1e+21],"N":0.5,"requestId":"\u003c\"r\"\u003e"}` + "\n"
 	if string(doc) != want {
 		t.Errorf("Encode() =\n%s\nwant\n%s", doc, want)
 	}

@@ -244,7 +244,7 @@ func (h *Handler) reportBatch(ctx context.Context, stats *invocationStats, items
 	var outs []EndpointOutcome
 	for _, it := range items {
 		it.err = configCause(it.err)
-		h.logOutcome(it.ctx, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
+		h.logOutcome(it.ctx, it.msg.Request.Action, &it.res, it.err, took, slog.String("messageId", it.msg.ID))
 		outs = append(outs, h.outcomes(&it.res, it.err)...)
 		counts[metricOutcome(&it.res, it.err)]++
 		if it.err != nil {

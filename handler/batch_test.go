@@ -154,7 +154,7 @@ func TestBatch(t *testing.T) {
 	byOutcome := map[string]float64{}
 	requests := 0.0
 	for _, l := range hs.metricsLines() {
-		byOutcome[l.root[DimensionOutcome].(string)] += l.metrics[MetricRegistrations]
+		byOutcome[l.root[DimensionOutcome].(string)] += l.metrics[MetricEvents]
 		requests += l.metrics[MetricAtlasRequests]
 		if v := l.values[MetricSecondsToAvailable]; len(v) > 0 && len(v) != n {
 			t.Errorf("%d SecondsToAvailable values, want %d", len(v), n)
@@ -162,7 +162,7 @@ func TestBatch(t *testing.T) {
 	}
 	wantCounts := map[string]float64{OutcomeRegistered: n + 1, OutcomeProcessed: 1, MetricOutcomeError: 1, OutcomeIgnored: 2}
 	if fmt.Sprint(byOutcome) != fmt.Sprint(wantCounts) {
-		t.Errorf("Registrations by outcome = %v, want %v", byOutcome, wantCounts)
+		t.Errorf("Events by outcome = %v, want %v", byOutcome, wantCounts)
 	}
 	if got := len(hs.fake.Requests()); requests != float64(got) {
 		t.Errorf("AtlasRequests = %v, the fake saw %d", requests, got)

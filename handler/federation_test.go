@@ -406,7 +406,7 @@ func TestFederationInBatch(t *testing.T) {
 	kinds := map[string]float64{}
 	for _, l := range hs.metricsLines() {
 		if k, ok := l.root["kind"].(string); ok {
-			kinds[k] += l.metrics[MetricRegistrations]
+			kinds[k] += l.metrics[MetricEvents]
 		}
 	}
 	if kinds[KindDataFederation] != 2 || kinds[KindCluster] != 1 {

@@ -214,7 +214,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	msgs, isBatch, err := event.ParseBatch(payload)
 	switch {
 	case isBatch && err != nil:
-		h.logOutcome(ctx, &Result{}, err, 0)
+		h.logOutcome(ctx, "", &Result{}, err, 0)
 		return nil, err
 	case isBatch:
 		return json.Marshal(h.HandleBatch(ctx, msgs))
@@ -232,8 +232,9 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	start := h.deps.Now()
 	ctx, stats := withStats(ctx)
 	res := &Result{ProjectID: h.soleProject()}
-	err := configCause(h.handle(ctx, payload, res))
-	h.logOutcome(ctx, res, err, h.deps.Now().Sub(start))
+	var action event.Action
+	err := configCause(h.handle(ctx, payload, res, &action))
+	h.logOutcome(ctx, action, res, err, h.deps.Now().Sub(start))
 	h.emitMetrics(ctx, stats, res, err)
 	h.report(ctx, h.outcomes(res, err))
 	if err != nil {
@@ -254,11 +255,13 @@ func (h *Handler) soleProject() string {
 // projects names the configured projects, for messages.
 func (h *Handler) projects() string { return strings.Join(h.cfg.ProjectIDs, ", ") }
 
-func (h *Handler) handle(ctx context.Context, payload []byte, res *Result) error {
+// handle sets action as soon as the payload says what it asks for.
+func (h *Handler) handle(ctx context.Context, payload []byte, res *Result, action *event.Action) error {
 	req, err := event.Parse(payload)
 	if err != nil {
 		return err
 	}
+	*action = req.Action
 	res.VPCEndpointID = req.EndpointID
 	ctx = withEndpoint(ctx, req.EndpointID)
 	if req.Ignore != "" {
@@ -484,6 +487,9 @@ func (h *Handler) atlasClients(ctx context.Context, refresh bool) (apis clients,
 	if err != nil {
 		return nil, false, &CredentialsError{SecretID: h.cfg.SecretID, Err: err}
 	}
+	// One service-account token for all the projects' clients: the token
+	// endpoint takes 10 requests a minute.
+	creds = creds.WithSharedToken()
 	apis = make(clients, len(h.cfg.ProjectIDs)+1)
 	for _, p := range h.atlasProjects() {
 		if apis[p], err = h.deps.NewAtlas(creds, p); err != nil {
@@ -566,8 +572,9 @@ func (h *Handler) forgetService(serviceID string) string {
 }
 
 // logOutcome writes an invocation's (or a batch record's) outcome line; extra
-// attributes, such as a batch record's messageId, lead the line.
-func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took time.Duration, extra ...slog.Attr) {
+// attributes, such as a batch record's messageId, lead the line. action is
+// what the event asked for ("" if it could not be read).
+func (h *Handler) logOutcome(ctx context.Context, action event.Action, res *Result, err error, took time.Duration, extra ...slog.Attr) {
 	if res.Endpoints != nil || res.Counts != nil {
 		h.logBatch(ctx, res, err, took, extra...)
 		return
@@ -594,7 +601,29 @@ func (h *Handler) logOutcome(ctx context.Context, res *Result, err error, took t
 		h.log.LogAttrs(ctx, slog.LevelInfo, "endpoint "+res.Outcome, attrs...)
 		return
 	}
-	h.log.LogAttrs(ctx, slog.LevelError, "endpoint registration failed", append(attrs, errorAttrs(err)...)...)
+	h.log.LogAttrs(ctx, slog.LevelError, failureMessage(action, err), append(attrs, errorAttrs(err)...)...)
+}
+
+// Messages of the failure lines, by what failed. A payload the function
+// cannot read is not a failed registration, and says so.
+const (
+	msgInvalidEvent         = "invalid event"
+	msgRegistrationFailed   = "endpoint registration failed"
+	msgDeregistrationFailed = "endpoint deregistration failed"
+	msgReconcileFailed      = "reconcile failed"
+)
+
+func failureMessage(action event.Action, err error) string {
+	if _, ok := errors.AsType[*event.InvalidEventError](err); ok {
+		return msgInvalidEvent
+	}
+	switch action {
+	case event.Deregister:
+		return msgDeregistrationFailed
+	case event.Reconcile:
+		return msgReconcileFailed
+	}
+	return msgRegistrationFailed
 }
 
 // errorAttrs are what every failure line says about its error, and what happens next.

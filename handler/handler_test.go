@@ -429,6 +429,90 @@ func TestInvalidIDMakesNoCall(t *testing.T) {
 	}
 }
 
+// A payload the function cannot act on is refused in plain words through
+// Invoke, as Lambda calls it: the error says what was received and what was
+// wrong, names no Go type, lists the accepted payloads only when the shape is
+// none the function knows, and nothing reaches EC2 or Atlas. The log line
+// says "invalid event", not that a registration failed.
+func TestInvalidPayloadsInPlainWords(t *testing.T) {
+	t.Parallel()
+	hs := newHarness(t, harnessOptions{})
+	tests := []struct {
+		name    string
+		payload string
+		want    []string
+		list    bool // the error lists the accepted payloads
+	}{
+		{"null", `null`, []string{"received JSON null", "expected a JSON object"}, true},
+		{"array", `[]`, []string{"received JSON array", "expected a JSON object"}, true},
+		{"string", `"x"`, []string{"received JSON string", "expected a JSON object"}, true},
+		{"number", `3`, []string{"received JSON number", "expected a JSON object"}, true},
+		{"not JSON", `vpce-0123456789abcdef0`, []string{"not valid JSON"}, true},
+		{"upper-case id", `{"vpcEndpointId":"vpce-0123456789ABCDEF0"}`,
+			[]string{`vpcEndpointId "vpce-0123456789ABCDEF0" has upper-case letters`, `Atlas accepts only "vpce-" followed by 17 lower-case hex digits`}, false},
+		{"short id", `{"vpcEndpointId":"vpce-0123456789abcdef"}`, []string{`has 16 characters after "vpce-", not 17`}, false},
+		{"no prefix", `{"vpcEndpointId":"0123456789abcdef0"}`, []string{`does not start with "vpce-"`}, false},
+		{"deregister upper-case id", `{"action":"deregister","vpcEndpointId":"VPCE-0123456789abcdef0"}`, []string{"has upper-case letters"}, false},
+		{"reconcile with a string dryRun", `{"action":"reconcile","dryRun":"yes"}`, []string{"dryRun is a string; expected true or false"}, false},
+		{"unknown action", `{"action":"destroy"}`, []string{`action "destroy" is unknown`}, false},
+	}
+	for _, tt := range tests {
+		before := len(hs.logLines())
+		_, err := hs.h.Invoke(t.Context(), []byte(tt.payload))
+		if _, ok := errors.AsType[*event.InvalidEventError](err); !ok {
+			t.Errorf("%s: Invoke() error = %v, want *InvalidEventError", tt.name, err)
+			continue
+		}
+		msg := err.Error()
+		for _, w := range tt.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: error %q does not say %q", tt.name, msg, w)
+			}
+		}
+		for _, bad := range []string{"map[string]", "json.RawMessage", "Go value", "cannot unmarshal", "atlas:", "^vpce-"} {
+			if strings.Contains(msg, bad) {
+				t.Errorf("%s: error %q says %q", tt.name, msg, bad)
+			}
+		}
+		if got := strings.Contains(msg, "Accepted:"); got != tt.list {
+			t.Errorf("%s: error %q lists the accepted payloads = %v, want %v", tt.name, msg, got, tt.list)
+		}
+		lines := hs.logLines()[before:]
+		if len(lines) == 0 || lines[len(lines)-1]["msg"] != msgInvalidEvent || lines[len(lines)-1]["errorType"] != "InvalidEventError" {
+			t.Errorf("%s: log lines %v, want one %q line of errorType InvalidEventError", tt.name, lines, msgInvalidEvent)
+		}
+		if hs.aws.total() != 0 || len(hs.fake.Requests()) != 0 {
+			t.Fatalf("%s: calls made: aws %d, atlas %d; want none", tt.name, hs.aws.total(), len(hs.fake.Requests()))
+		}
+	}
+	if strings.Contains(hs.logs.String(), msgRegistrationFailed) {
+		t.Errorf("a refused payload was logged as a failed registration:\n%s", hs.logs)
+	}
+}
+
+// A failure of a valid reconcile or deregistration request is not logged as
+// a failed registration either.
+func TestFailureMessageNamesTheAction(t *testing.T) {
+	t.Parallel()
+	other := errors.New("x")
+	tests := []struct {
+		action event.Action
+		err    error
+		want   string
+	}{
+		{"", &event.InvalidEventError{Received: "JSON null", Problem: "expected a JSON object"}, msgInvalidEvent},
+		{event.Reconcile, &event.InvalidEventError{}, msgInvalidEvent},
+		{event.Register, other, msgRegistrationFailed},
+		{event.Deregister, other, msgDeregistrationFailed},
+		{event.Reconcile, other, msgReconcileFailed},
+	}
+	for _, tt := range tests {
+		if got := failureMessage(tt.action, tt.err); got != tt.want {
+			t.Errorf("failureMessage(%q, %v) = %q, want %q", tt.action, tt.err, got, tt.want)
+		}
+	}
+}
+
 // notFoundOnce answers the first DescribeVpcEndpoints with EC2's real
 // NotFound error (asked of moto for an id that does not exist), as EC2 does
 // right after creation, then passes calls through.

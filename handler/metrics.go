@@ -23,8 +23,11 @@ import (
 // invocation writes one embedded metric format line (package emf) with these
 // metrics; template.yaml's dashboard and alarms read them.
 const (
-	// MetricRegistrations is 1 for every event handled, by Outcome.
-	MetricRegistrations = "Registrations"
+	// MetricEvents is 1 for every event handled, by Outcome: a registration,
+	// a deregistration, a reconcile run or a refused payload alike. (It was
+	// named Registrations before the first release, which read as if every
+	// event registered something.)
+	MetricEvents = "Events"
 	// MetricAttempts is the number of registrations made or resumed (Result.Attempts),
 	// when the invocation reached that point.
 	MetricAttempts = "RegistrationAttempts"
@@ -80,7 +83,7 @@ const (
 
 // metricUnits holds every metric the function publishes, with its unit.
 var metricUnits = map[string]emf.Unit{
-	MetricRegistrations:         emf.Count,
+	MetricEvents:                emf.Count,
 	MetricAttempts:              emf.Count,
 	MetricSecondsToAvailable:    emf.Seconds,
 	MetricAtlasRequests:         emf.Count,
@@ -218,7 +221,7 @@ func (h *Handler) emitMetrics(ctx context.Context, st *invocationStats, res *Res
 	metric := func(name string, v float64) emf.Metric {
 		return emf.Metric{Name: name, Unit: metricUnits[name], Value: v}
 	}
-	ms := []emf.Metric{metric(MetricRegistrations, 1)}
+	ms := []emf.Metric{metric(MetricEvents, 1)}
 	if res.Attempts > 0 {
 		ms = append(ms, metric(MetricAttempts, float64(res.Attempts)))
 	}
@@ -347,7 +350,7 @@ func (e *unknownMetricError) Error() string {
 }
 
 // emitBatchMetrics writes a batch's metrics: one line per outcome (and
-// project) among its records, with Registrations counting the records of that
+// project) among its records, with Events counting the records of that
 // outcome and RegistrationAttempts their attempts, so that the dashboard's
 // sums by Outcome count records as they count single invocations. What the
 // invocation measured as a whole (Atlas requests and 429s, the seconds to
@@ -379,7 +382,7 @@ func (h *Handler) emitBatchMetrics(ctx context.Context, st *invocationStats, ite
 	}
 	props := append(invocationProperties(ctx, ""), emf.Property{Name: "batchRecords", Value: strconv.Itoa(len(items))})
 	for i, g := range groups {
-		ms := []emf.Metric{metric(MetricRegistrations, float64(g.n))}
+		ms := []emf.Metric{metric(MetricEvents, float64(g.n))}
 		if g.attempts > 0 {
 			ms = append(ms, metric(MetricAttempts, float64(g.attempts)))
 		}

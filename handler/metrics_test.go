@@ -161,7 +161,7 @@ func TestMetricsOfARegistration(t *testing.T) {
 		t.Fatalf("the fake answered %d requests 429, want the 2 injected", limited)
 	}
 	wantCounts := map[string]float64{
-		MetricRegistrations:    1,
+		MetricEvents:           1,
 		MetricAttempts:         1,
 		MetricAtlasRequests:    float64(len(reqs)), // every request on the wire, digest challenges included
 		MetricAtlasRateLimited: 2,
@@ -197,7 +197,7 @@ func TestMetricsOutcomes(t *testing.T) {
 		timeout   time.Duration
 		outcome   string
 		errorType string
-		metrics   []string // the metrics present, besides Registrations, AtlasRequests and AtlasRateLimited
+		metrics   []string // the metrics present, besides Events, AtlasRequests and AtlasRateLimited
 		noAtlas   bool
 	}{
 		{
@@ -263,7 +263,7 @@ func TestMetricsOutcomes(t *testing.T) {
 			if got, _ := l.root["errorType"].(string); got != tt.errorType {
 				t.Errorf("errorType = %q, want %q", got, tt.errorType)
 			}
-			want := append([]string{MetricRegistrations, MetricAtlasRequests, MetricAtlasRateLimited}, tt.metrics...)
+			want := append([]string{MetricEvents, MetricAtlasRequests, MetricAtlasRateLimited}, tt.metrics...)
 			var got []string
 			for name := range l.metrics {
 				got = append(got, name)
@@ -413,8 +413,8 @@ func TestEmitCounts(t *testing.T) {
 
 func TestMetricNames(t *testing.T) {
 	t.Parallel()
-	want := []string{"AtlasRateLimited", "AtlasRequests", "ConnectivityWarnings", "ReconcileOrphans", "ReconcileReRegistered", "ReconcileRegistered",
-		"RegistrationAttempts", "Registrations", "SecondsToAvailable"}
+	want := []string{"AtlasRateLimited", "AtlasRequests", "ConnectivityWarnings", "Events", "ReconcileOrphans", "ReconcileReRegistered", "ReconcileRegistered",
+		"RegistrationAttempts", "SecondsToAvailable"}
 	if got := MetricNames(); !slices.Equal(got, want) {
 		t.Errorf("MetricNames() = %v, want %v", got, want)
 	}

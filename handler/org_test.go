@@ -274,3 +274,27 @@ func TestReconcileAcrossAccounts(t *testing.T) {
 		t.Errorf("the companion was called an orphan while an account was unsearched:\n%s", hs.logs)
 	}
 }
+
+// A container that serves several projects with a service account asks the
+// token endpoint (10 requests a minute) once, not once per project.
+func TestOneTokenForEveryProject(t *testing.T) {
+	t.Parallel()
+	const p2 = "5f0000000000000000000002"
+	fake := atlastest.Options{Projects: []atlastest.Project{{ID: p2}}}
+	hs := newHarness(t, harnessOptions{oauth: true, serviceName: uniqueServiceName(t), fake: fake, config: func(c *Config) {
+		c.ProjectIDs = []string{atlastest.DefaultProjectID, p2}
+	}})
+	res, err := hs.invoke(hs.event(), 30*time.Second)
+	if err != nil || res.Outcome != OutcomeRegistered {
+		t.Fatalf("Handle() = %+v, %v; want registered", res, err)
+	}
+	lists := 0
+	for _, r := range hs.fake.Requests() {
+		if classify(r) == "list" {
+			lists++
+		}
+	}
+	if got := hs.fake.TokenRequests(); got != 1 || lists != 2 {
+		t.Errorf("token requests = %d, service lists = %d; want one token for both projects' lists", got, lists)
+	}
+}

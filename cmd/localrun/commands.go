@@ -18,7 +18,9 @@ import (
 
 	"github.com/atlasvpce/registrar/atlas"
 	"github.com/atlasvpce/registrar/atlas/atlastest"
+	"github.com/atlasvpce/registrar/awsvpc"
 	"github.com/atlasvpce/registrar/handler"
+	"github.com/atlasvpce/registrar/handler/event"
 	"github.com/atlasvpce/registrar/internal/localstack"
 )
 
@@ -79,6 +81,35 @@ func (f *stackFlags) start(ctx context.Context, con *console) (*localstack.Stack
 	return s, nil
 }
 
+// eventPayload is what to send for the file read from name: the sample
+// with its placeholder ids replaced by the seeded ones, or, if the file is
+// not JSON, the file as it is, so that the function's own answer shows.
+// The second value says which.
+func eventPayload(rewrite func([]byte) ([]byte, []localstack.Rewrite, error), name string, raw []byte) ([]byte, string, error) {
+	payload, rewrites, err := rewrite(raw)
+	switch {
+	case errors.Is(err, localstack.ErrNotJSON):
+		return raw, "not valid JSON: sent as it is, to see what the function answers", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return payload, describeRewrites(rewrites), nil
+}
+
+// ec2WaitNotice says, before an invocation, that it will take a while: a
+// registration of an endpoint other than the seeded one, which moto does not
+// know, makes the function look for it in EC2 for up to
+// awsvpc.DefaultNotFoundWait (EC2 can lag behind CreateVpcEndpoint) before
+// it answers "ignored". "" when there is nothing to say.
+func ec2WaitNotice(payload []byte, seeded string) string {
+	req, err := event.Parse(payload)
+	if err != nil || req.Action != event.Register || req.Ignore != "" || req.EndpointID == seeded {
+		return ""
+	}
+	return fmt.Sprintf("%s is not the seeded endpoint: unless it was created in moto, EC2 does not know it, "+
+		"and the function looks for it for up to %s before it answers ignored …", req.EndpointID, awsvpc.DefaultNotFoundWait)
+}
+
 // describeRewrites says which sample ids were replaced by the seeded ones.
 func describeRewrites(rw []localstack.Rewrite) string {
 	if len(rw) == 0 {
@@ -126,7 +157,7 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		return interrupted(ctx, err)
 	}
 	defer func() {
-		con.line("local", "stopping everything")
+		con.stopping()
 		s.Close()
 	}()
 	switch *scenario {
@@ -136,11 +167,14 @@ func cmdRun(ctx context.Context, args []string, out io.Writer) (err error) {
 		return runDataFederation(ctx, s, con, filepath.Dir(*event))
 	}
 
-	payload, rewrites, err := s.RewriteSample(raw)
+	payload, how, err := eventPayload(s.RewriteSample, *event, raw)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *event, err)
+		return err
 	}
-	con.line("lambda", "invoke with "+*event+"; "+describeRewrites(rewrites))
+	con.line("lambda", "invoke with "+*event+"; "+how)
+	if notice := ec2WaitNotice(payload, s.EndpointID); notice != "" {
+		con.line("local", notice)
+	}
 	body, invokeErr := s.Invoke(ctx, payload)
 	if ctx.Err() != nil {
 		return interrupted(ctx, invokeErr)
@@ -254,6 +288,13 @@ func cmdUp(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
+	// One stack at a time: a second would take over the record, and
+	// `make invoke` would reach only the newer one.
+	if running, err := localstack.ReadState(*statePath); err == nil {
+		return fmt.Errorf("another local stack is running (process %d, recorded in %s); "+
+			"stop it with Ctrl-C in its terminal (or `kill %d`), then run `make up` again; `make invoke` uses the running one",
+			running.PID, *statePath, running.PID)
+	}
 	con := newConsole(out)
 	s, err := sf.start(ctx, con)
 	if err != nil {
@@ -261,7 +302,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer func() {
 		_ = os.Remove(*statePath)
-		con.line("local", "stopping everything")
+		con.stopping()
 		s.Close()
 	}()
 	if err := s.WriteState(*statePath); err != nil {
@@ -316,11 +357,17 @@ func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	payload, rewrites, err := info.RewriteSample(raw)
+	payload, how, err := eventPayload(info.RewriteSample, *event, raw)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *event, err)
+		return err
 	}
-	fmt.Fprintf(out, "invoking %s with %s\n%s\n\n", strings.TrimSuffix(info.InvokeURL, localstack.InvokePath), *event, describeRewrites(rewrites))
+	fmt.Fprintf(out, "invoking %s with %s\n%s\n\n", strings.TrimSuffix(info.InvokeURL, localstack.InvokePath), *event, how)
+	if notice := ec2WaitNotice(payload, info.EndpointID); notice != "" {
+		fmt.Fprintf(out, "%s\n\n", notice)
+	}
+	ctx = localstack.OnQueued(ctx, func() {
+		fmt.Fprintf(out, "%s; it starts when that one ends …\n\n", localstack.QueuedNotice)
+	})
 	body, invokeErr := info.Invoke(ctx, payload)
 	if ctx.Err() != nil {
 		return errors.New("interrupted")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ type console struct {
 	mu    sync.Mutex
 	w     io.Writer
 	start time.Time
+	// stopped: the stack is being stopped, and the emulator's and the
+	// function's last words (the Runtime.ExitError of a killed function)
+	// are not news.
+	stopped bool
 }
 
 func newConsole(w io.Writer) *console { return &console{w: w, start: time.Now()} }
@@ -28,6 +33,20 @@ func (c *console) line(tag, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fmt.Fprintf(c.w, "%6.2fs  %-6s  %s\n", time.Since(c.start).Seconds(), tag, text)
+}
+
+// stopping says the stack is being stopped and mutes the emulator and the function.
+func (c *console) stopping() {
+	c.line("local", "stopping everything")
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+}
+
+func (c *console) muted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
 }
 
 // block runs fn while no progress line can be printed, so a block of
@@ -104,6 +123,9 @@ var (
 // is shown as it is.
 func (c *console) emulatorLine(raw bool) func(string) {
 	return func(line string) {
+		if c.muted() {
+			return
+		}
 		if m := rapidLine.FindStringSubmatch(line); m != nil && !raw {
 			if m[1] == "INFO" || m[1] == "DEBUG" {
 				return
@@ -119,6 +141,9 @@ func (c *console) emulatorLine(raw bool) func(string) {
 // durations.
 func (c *console) functionLine(raw bool) func(string) {
 	return func(line string) {
+		if c.muted() {
+			return
+		}
 		if raw {
 			c.line("lambda", line)
 			return
@@ -180,6 +205,9 @@ func condenseJSON(line string) (string, bool) {
 		if err := d.Decode(&v); err != nil {
 			return "", false
 		}
+		if key == "SecondsToAvailable" {
+			v = rounded(v)
+		}
 		s := flat(v)
 		switch key {
 		case "time", "timestamp", "requestId":
@@ -203,6 +231,27 @@ func condenseJSON(line string) (string, bool) {
 		out += "  " + strings.Join(attrs, " ")
 	}
 	return out, true
+}
+
+// rounded gives seconds (one value or a list of them) to a tenth: the
+// metric carries the measurement's full precision, which the console does
+// not need.
+func rounded(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return v
+		}
+		return json.Number(strconv.FormatFloat(f, 'f', 1, 64))
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = rounded(x)
+		}
+		return out
+	}
+	return v
 }
 
 func flat(v any) string {

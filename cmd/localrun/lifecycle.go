@@ -50,11 +50,11 @@ func runLifecycle(ctx context.Context, s *localstack.Stack, con *console, events
 	seeded := func() string { return s.EndpointID }
 	steps := []lifecycleStep{
 		{
-			title: "create event for the seeded endpoint", payload: sample("create-vpc-endpoint.json"),
+			title: "the seeded endpoint's create event registers it", payload: sample("create-vpc-endpoint.json"),
 			check: seeded, want: handler.OutcomeRegistered,
 		},
 		{
-			title: "a second endpoint is created in EC2; register it by hand",
+			title: "a second endpoint is created in EC2 and registered by hand",
 			prepare: func(ctx context.Context) (err error) {
 				second, err = s.NewEndpoint(ctx)
 				return err
@@ -63,13 +63,13 @@ func runLifecycle(ctx context.Context, s *localstack.Stack, con *console, events
 			check:   func() string { return second }, want: handler.OutcomeRegistered,
 		},
 		{
-			title:   "the seeded endpoint is deleted in EC2; its delete event",
+			title:   "the seeded endpoint is deleted in EC2, and its delete event deregisters it",
 			prepare: func(ctx context.Context) error { return s.DeleteEndpoint(ctx, s.EndpointID) },
 			payload: sample("delete-vpc-endpoints.json"),
 			check:   seeded, want: handler.OutcomeDeregistered,
 		},
 		{
-			title: "a third endpoint is created, and its event is lost; reconcile dry run",
+			title: "a third endpoint is created and its event is lost; a reconcile dry run finds it",
 			prepare: func(ctx context.Context) (err error) {
 				missed, err = s.NewEndpoint(ctx)
 				return err
@@ -78,7 +78,7 @@ func runLifecycle(ctx context.Context, s *localstack.Stack, con *console, events
 			check:   func() string { return missed }, want: handler.OutcomeWouldRegister,
 		},
 		{
-			title:   "reconcile",
+			title:   "reconcile registers it",
 			payload: manual(map[string]string{"action": "reconcile"}),
 			check:   func() string { return missed }, want: handler.OutcomeRegistered,
 		},
@@ -110,10 +110,10 @@ func runSteps(ctx context.Context, s *localstack.Stack, con *console, steps []li
 			printResult(out, body, invokeErr)
 			if invokeErr != nil || got != st.want {
 				failures++
-				fmt.Fprintf(out, "FAIL  step %d: %s is %q, want %q\n\n", i+1, st.check(), got, st.want)
+				fmt.Fprintf(out, "FAIL  step %d: %s: outcome %q, want %q\n\n", i+1, st.check(), got, st.want)
 				return
 			}
-			fmt.Fprintf(out, "OK    step %d: %s is %s\n\n", i+1, st.check(), got)
+			fmt.Fprintf(out, "OK    step %d: %s: outcome %q, as expected\n\n", i+1, st.check(), got)
 		})
 	}
 	con.block(func(out io.Writer) { state(out, s) })

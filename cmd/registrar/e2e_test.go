@@ -209,7 +209,7 @@ func checkMetricsLine(t *testing.T, output string, s *localstack.Stack, outcome 
 		handler.DimensionOutcome:       outcome,
 		handler.DimensionProject:       s.ProjectID,
 		"vpcEndpointId":                s.EndpointID,
-		handler.MetricRegistrations:    1.0,
+		handler.MetricEvents:           1.0,
 		handler.MetricAttempts:         1.0,
 		handler.MetricAtlasRequests:    float64(len(s.Fake.Requests())),
 		handler.MetricAtlasRateLimited: 0.0,
@@ -260,8 +260,14 @@ func TestE2EInvalidEndpointIDIsRejected(t *testing.T) {
 	}
 	// A legacy 8-digit id is real in AWS, but Atlas refuses it: so does the function.
 	fe = invokeError(t, s, []byte(`{"vpcEndpointId":"vpce-0123abcd"}`), "InvalidEventError")
-	if !strings.Contains(fe.Message, "vpce-0123abcd") || !strings.Contains(fe.Message, "Atlas accepts only 17-digit ids") {
+	if !strings.Contains(fe.Message, "vpce-0123abcd") || !strings.Contains(fe.Message, "8-digit legacy AWS id") ||
+		!strings.Contains(fe.Message, atlas.EndpointIDForm) {
 		t.Errorf("message %q does not say that Atlas accepts only 17-digit ids", fe.Message)
+	}
+	// Upper case: said in words, with no "atlas:" nested in the message.
+	fe = invokeError(t, s, []byte(`{"vpcEndpointId":"vpce-0123456789ABCDEF0"}`), "InvalidEventError")
+	if !strings.Contains(fe.Message, "has upper-case letters") || strings.Contains(fe.Message, "atlas:") {
+		t.Errorf("message %q does not say plainly that the id has upper-case letters", fe.Message)
 	}
 	if reqs := s.Fake.Requests(); len(reqs) != 0 {
 		t.Errorf("Atlas received %d requests, want none", len(reqs))

@@ -87,7 +87,11 @@ func TestE2ELifecycle(t *testing.T) {
 	if _, err := ec2.NewFromConfig(awsCfg).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{s.EndpointID}}); err != nil {
 		t.Fatal(err)
 	}
-	res := invoke(t, s, sample(t, "delete-vpc-endpoints.json", map[string]string{sampleID: s.EndpointID}))
+	// The sample names one endpoint, in CloudTrail's one-item form; the
+	// list form, with a second id, is made here.
+	one := `{"tag": 1, "content": "` + sampleID + `"}`
+	res := invoke(t, s, sample(t, "delete-vpc-endpoints.json", map[string]string{
+		one: `[{"tag": 1, "content": "` + s.EndpointID + `"}, {"tag": 2, "content": "` + sampleOtherID + `"}]`}))
 	want := map[string]string{s.EndpointID: handler.OutcomeDeregistered, sampleOtherID: handler.OutcomeNotRegistered}
 	if res.Outcome != handler.OutcomeProcessed || !maps.Equal(endpointOutcomes(res), want) {
 		t.Fatalf("delete event: %+v, want processed with %v", res, want)

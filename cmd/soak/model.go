@@ -141,6 +141,9 @@ type modelRun struct {
 	token403  int
 	tokens    int // tokens issued
 	peakToken int // most active tokens at once
+	// tokenBurst is the most token requests (answered or refused) in any
+	// window of the token endpoint's interval: what its limit counts.
+	tokenBurst int
 }
 
 // modelEnv is what both shapes of the deployment share: the Atlas fake on the
@@ -346,6 +349,7 @@ func (e *modelEnv) finish(run *modelRun, invs []modelInvocation) *modelRun {
 		}
 	}
 	_, run.peakToken = e.fake.ActiveTokens(modelClientID)
+	run.tokenBurst = mostInWindow(tokenTimes(e.fake.Requests()), e.cfg.tokenInterval)
 	fmt.Fprintf(e.logw, "soak: model: %d endpoint(s) done in %s real time\n", e.n, run.wall.Round(time.Millisecond))
 	return run
 }
@@ -542,6 +546,31 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	return sorted[max(0, i)]
 }
 
+// tokenTimes are the (model) times of the requests to the token endpoint.
+func tokenTimes(reqs []atlastest.Request) []time.Time {
+	var out []time.Time
+	for _, q := range reqs {
+		if q.Path == "/api/oauth/token" {
+			out = append(out, q.Time)
+		}
+	}
+	slices.SortFunc(out, time.Time.Compare) // the log is in arrival order; a clock may tie or skew
+	return out
+}
+
+// mostInWindow is the most of times (in order) that fall within any window
+// of length d.
+func mostInWindow(times []time.Time, d time.Duration) int {
+	most, first := 0, 0
+	for i, t := range times {
+		for t.Sub(times[first]) >= d {
+			first++
+		}
+		most = max(most, i-first+1)
+	}
+	return most
+}
+
 // modelReport is a burst run and the single-endpoint baseline.
 type modelReport struct {
 	cfg          config
@@ -646,6 +675,7 @@ func (m *modelReport) print(w io.Writer) {
 		fmtModel(percentile(lat, 50)), fmtModel(percentile(lat, 95)), fmtModel(percentile(lat, 100)), fmtModel(percentile(alat, 100)))
 	limited := b.api429 + b.token429
 	fmt.Fprintf(tw, "429s: API, token endpoint\t%d, %d\t%d, %d\t0: %s\t\n", b.api429, b.token429, a.api429, a.token429, mark(limited == 0))
+	fmt.Fprintf(tw, "token requests in any %s, most\t%d\t%d\t≤ %d: %s\t\n", c.tokenInterval, b.tokenBurst, a.tokenBurst, c.tokenRate, mark(b.tokenBurst <= c.tokenRate))
 	tokensOK := b.peakToken <= c.tokenCap && b.token403 == 0
 	fmt.Fprintf(tw, "active tokens at most (403s)\t%d (%d)\t%d (%d)\t≤ %d: %s\t\n", b.peakToken, b.token403, a.peakToken, a.token403, c.tokenCap, mark(tokensOK))
 	bMin, bHow := b.minimum()

@@ -125,14 +125,18 @@ func modelDefaults(s shipped, template, shape string) config {
 		scale:             10 * time.Millisecond,
 		accept:            2 * time.Minute,
 		deleteTime:        time.Minute,
-		tokenRate:         50,
-		tokenInterval:     time.Minute,
-		tokenCap:          goalTokenCapN,
-		tokenTTL:          time.Hour,
-		credentialsTTL:    handler.DefaultCredentialsTTL,
-		maxEventAge:       s.maxEventAge,
-		queue:             queueThrottle,
-		timeout:           5 * time.Minute,
+		// Atlas answers the 11th token request of a minute, per IP address
+		// and service account, with 429 RATE_LIMITED: "Resource
+		// /api/oauth/token is limited to 10 requests every 1 minutes"
+		// (terraform-provider-mongodbatlas PR #3791).
+		tokenRate:      10,
+		tokenInterval:  time.Minute,
+		tokenCap:       goalTokenCapN,
+		tokenTTL:       time.Hour,
+		credentialsTTL: handler.DefaultCredentialsTTL,
+		maxEventAge:    s.maxEventAge,
+		queue:          queueThrottle,
+		timeout:        5 * time.Minute,
 	}
 }
 

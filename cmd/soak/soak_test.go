@@ -168,6 +168,104 @@ func TestModelServiceAccountLimits(t *testing.T) {
 	})
 }
 
+// Atlas's token endpoint takes 10 requests a minute per service account
+// (and IP address). Each container fetches one token and keeps it, so the
+// shipped BatchConcurrency (4), and one raised to 10, stay within it: no
+// 429s, at most 10 token requests in any minute. At 40 the second wave of
+// pollers (a minute after the first five) asks for 35 tokens at once: the
+// endpoint refuses some with 429 and Retry-After, the containers wait and
+// ask again, and every endpoint is still registered.
+func TestModelTokenEndpointRate(t *testing.T) {
+	t.Parallel()
+	shipped := modelConfig(t, shapeBatch)
+	if shipped.tokenRate != 10 || shipped.tokenInterval != time.Minute {
+		t.Fatalf("token endpoint modelled at %d per %s, want 10 per minute", shipped.tokenRate, shipped.tokenInterval)
+	}
+	// Enough events that every container is used: the first five pollers
+	// take five batches, the later ones (a minute on) the rest. Batches of
+	// 10 or 5 rather than 100 keep the raised runs small.
+	tests := []struct {
+		name        string
+		concurrency int // 0: as shipped
+		batchSize   int // 0: as shipped
+		n           int
+		within      bool
+	}{
+		{"shipped", 0, 0, 400, true},
+		{"raised to 10", 10, 10, 100, true},
+		// 35 containers start at the minute: to stay under the bucket's 10
+		// and its refill, a loaded machine would have to spread their token
+		// requests over more than two minutes (20 did not go over reliably).
+		{"raised to 40", 40, 5, 200, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := modelConfig(t, shapeBatch)
+			// A slower clock than the other model tests: how many token
+			// requests fall within a minute is what is measured, and a
+			// loaded machine's timer lag spreads them.
+			cfg.scale = 10 * time.Millisecond
+			cfg.n = tt.n
+			if tt.concurrency > 0 {
+				cfg.concurrency, cfg.batchSize = tt.concurrency, tt.batchSize
+			}
+			rep := runDeployment(t.Context(), cfg, io.Discard)
+			b := rep.burst
+			if f := rep.failures(); len(f) > 0 || b.rep.available != tt.n {
+				t.Fatalf("failures %v, %d of %d AVAILABLE; want none lost", f, b.rep.available, tt.n)
+			}
+			// A token lives an hour of model time: a long run may renew some.
+			if b.tokens < b.containers || b.token403 != 0 {
+				t.Errorf("%d tokens for %d containers, %d 403s; want a token each, no 403", b.tokens, b.containers, b.token403)
+			}
+			if tt.within {
+				if b.containers != cfg.concurrency {
+					t.Errorf("%d containers, want all %d used", b.containers, cfg.concurrency)
+				}
+				if b.token429 != 0 || b.tokenBurst > cfg.tokenRate {
+					t.Errorf("concurrency %d: %d token 429s, %d token requests in a minute; want none, ≤ %d", cfg.concurrency, b.token429, b.tokenBurst, cfg.tokenRate)
+				}
+				return
+			}
+			// Beyond the limit: refused, waited out, and done.
+			if b.containers <= 2*cfg.tokenRate || b.token429 == 0 || b.raWaits == 0 || b.tokenBurst <= cfg.tokenRate {
+				t.Errorf("concurrency %d: %d containers, %d token 429s, %d Retry-After waits, %d token requests in a minute; want > %d, some, some, > %d",
+					cfg.concurrency, b.containers, b.token429, b.raWaits, b.tokenBurst, 2*cfg.tokenRate, cfg.tokenRate)
+			}
+		})
+	}
+}
+
+// mostInWindow counts what a sliding window holds at its fullest.
+func TestMostInWindow(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(0, 0)
+	at := func(secs ...int) []time.Time {
+		var out []time.Time
+		for _, s := range secs {
+			out = append(out, t0.Add(time.Duration(s)*time.Second))
+		}
+		return out
+	}
+	tests := []struct {
+		times []time.Time
+		want  int
+	}{
+		{nil, 0},
+		{at(0), 1},
+		{at(0, 59), 2},
+		{at(0, 60), 1}, // a minute apart: two windows
+		{at(0, 30, 61, 62), 3},
+		{at(0, 0, 0, 120), 3},
+	}
+	for _, tt := range tests {
+		if got := mostInWindow(tt.times, time.Minute); got != tt.want {
+			t.Errorf("mostInWindow(%v) = %d, want %d", tt.times, got, tt.want)
+		}
+	}
+}
+
 // The model reads the shipped settings from the template, following !Ref to
 // parameter defaults, and says what is missing.
 func TestReadTemplate(t *testing.T) {

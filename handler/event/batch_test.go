@@ -47,7 +47,7 @@ func TestParseBatch(t *testing.T) {
 		ignore  bool
 	}{
 		{action: Register, id: "vpce-0a1b2c3d4e5f60718"},
-		{action: Deregister, ids: 2},
+		{action: Deregister, ids: 1},
 		{invalid: true},
 		{ignore: true},
 	}

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/atlasvpce/registrar/atlas"
@@ -100,16 +102,25 @@ type Skipped struct {
 }
 
 // InvalidEventError reports a payload the function cannot act on. It says what
-// was received and what is accepted; it never echoes more than a short excerpt.
+// was received and what was wrong with it, in words that name no Go type; it
+// never echoes more than a short excerpt.
 type InvalidEventError struct {
 	Received string
 	Problem  string
+	// Unrecognised: the payload has none of the shapes the function takes,
+	// so the message lists them. A payload of a known shape with one wrong
+	// field gets only the specific problem.
+	Unrecognised bool
 }
 
 func (e *InvalidEventError) Error() string {
-	return fmt.Sprintf("invalid event: %s (received %s); accepted: an EventBridge %q event for %s or %s, an EventBridge %q, "+
-		`or a manual {"vpcEndpointId":"vpce-…"}, {"action":"deregister","vpcEndpointId":"vpce-…"} or {"action":"reconcile","dryRun":true|false}`,
-		e.Problem, e.Received, cloudTrailDetailType, createEventName, deleteEventName, scheduledDetailType)
+	msg := "invalid event (received " + e.Received + "): " + e.Problem
+	if e.Unrecognised {
+		msg += fmt.Sprintf(". Accepted: an EventBridge %q event for %s or %s, an EventBridge %q, "+
+			`or a manual {"vpcEndpointId":"vpce-…"}, {"action":"deregister","vpcEndpointId":"vpce-…"} or {"action":"reconcile","dryRun":true|false}`,
+			cloudTrailDetailType, createEventName, deleteEventName, scheduledDetailType)
+	}
+	return msg
 }
 
 // Parse decodes an EventBridge CloudTrail event or a manual payload.
@@ -120,13 +131,19 @@ func Parse(payload []byte) (Request, error) {
 	payload = bytes.TrimSpace(payload)
 	switch {
 	case len(payload) == 0:
-		return Request{}, &InvalidEventError{Received: "an empty payload", Problem: "nothing to decode"}
+		return Request{}, &InvalidEventError{Received: "an empty payload", Problem: "nothing to decode", Unrecognised: true}
 	case len(payload) > maxPayloadBytes:
 		return Request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes", len(payload)), Problem: fmt.Sprintf("payload larger than %d bytes", maxPayloadBytes)}
 	}
+	if !json.Valid(payload) {
+		var v any
+		return Request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes that are not valid JSON", len(payload)),
+			Problem: jsonProblem(json.Unmarshal(payload, &v)), Unrecognised: true}
+	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &top); err != nil {
-		return Request{}, &InvalidEventError{Received: describeJSON(payload), Problem: "not a JSON object: " + jsonProblem(err)}
+	if payload[0] != '{' || json.Unmarshal(payload, &top) != nil {
+		return Request{}, &InvalidEventError{Received: "JSON " + strings.TrimPrefix(strings.TrimPrefix(jsonKind(payload), "an "), "a "),
+			Problem: "expected a JSON object", Unrecognised: true}
 	}
 
 	_, hasID := top["vpcEndpointId"]
@@ -136,7 +153,7 @@ func Parse(payload []byte) (Request, error) {
 	}
 
 	if _, ok := top["detail-type"]; !ok {
-		return Request{}, &InvalidEventError{Received: "a JSON object with keys " + keyList(top), Problem: `none of "detail-type", "vpcEndpointId" or "action" is present`}
+		return Request{}, &InvalidEventError{Received: "a JSON object with keys " + keyList(top), Problem: `none of "detail-type", "vpcEndpointId" or "action" is present`, Unrecognised: true}
 	}
 	detailType, err := stringField(top["detail-type"], "detail-type")
 	if err != nil {
@@ -152,7 +169,7 @@ func Parse(payload []byte) (Request, error) {
 	if detailType != cloudTrailDetailType || source != ec2Source {
 		return Request{}, &InvalidEventError{
 			Received: fmt.Sprintf("an EventBridge event with detail-type %q and source %q", truncate(detailType, 64), truncate(source, 64)),
-			Problem:  "wrong event type; check the EventBridge rule's pattern",
+			Problem:  "wrong event type; check the EventBridge rule's pattern", Unrecognised: true,
 		}
 	}
 	r, recipient, err := parseCloudTrail(top["detail"])
@@ -257,14 +274,14 @@ func parseManual(top map[string]json.RawMessage) (Request, error) {
 		return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
 	if r.Action == Deregister {
-		if err := atlas.ValidateEndpointID(id); err != nil {
-			return Request{}, &InvalidEventError{Received: received, Problem: err.Error()}
+		if problem := endpointIDProblem("vpcEndpointId", id); problem != "" {
+			return Request{}, &InvalidEventError{Received: received, Problem: problem}
 		}
 		r.EndpointIDs = []string{id}
 		return r, nil
 	}
 	r.EndpointID = id
-	return validated(r)
+	return validated(r, received, "vpcEndpointId")
 }
 
 // cloudTrailRecord holds the parts of a CloudTrail record the function reads.
@@ -332,7 +349,7 @@ func parseCloudTrail(detail json.RawMessage) (Request, json.RawMessage, error) {
 	if err != nil {
 		return Request{}, nil, &InvalidEventError{Received: received, Problem: err.Error()}
 	}
-	r, err := validated(Request{Source: SourceEventBridge, Action: Register, EndpointID: id})
+	r, err := validated(Request{Source: SourceEventBridge, Action: Register, EndpointID: id}, received, "detail.responseElements.CreateVpcEndpointResponse.vpcEndpoint.vpcEndpointId")
 	return r, rec.RecipientAccountID, err
 }
 
@@ -377,8 +394,8 @@ func parseDelete(rec cloudTrailRecord) (Request, error) {
 			continue
 		case unsuccessful[id] != "":
 			r.Skipped = append(r.Skipped, Skipped{ID: id, Reason: "EC2 did not delete it (" + unsuccessful[id] + ")"})
-		case atlas.ValidateEndpointID(id) != nil:
-			r.Skipped = append(r.Skipped, Skipped{ID: truncate(id, 64), Reason: atlas.ValidateEndpointID(id).Error()})
+		case atlas.EndpointIDProblem(id) != "":
+			r.Skipped = append(r.Skipped, Skipped{ID: truncate(id, 64), Reason: "not an endpoint id Atlas takes: " + atlas.EndpointIDProblem(id)})
 		default:
 			r.EndpointIDs = append(r.EndpointIDs, id)
 		}
@@ -479,12 +496,23 @@ func oneOrMany[T any](raw json.RawMessage) ([]T, error) {
 	return []T{one}, nil
 }
 
-// validated checks the endpoint id before it can reach any URL or API call.
-func validated(r Request) (Request, error) {
-	if err := atlas.ValidateEndpointID(r.EndpointID); err != nil {
-		return Request{}, &InvalidEventError{Received: "a " + r.Source + " payload", Problem: err.Error()}
+// validated checks the endpoint id before it can reach any URL or API call;
+// field names where the payload holds it.
+func validated(r Request, received, field string) (Request, error) {
+	if problem := endpointIDProblem(field, r.EndpointID); problem != "" {
+		return Request{}, &InvalidEventError{Received: received, Problem: problem}
 	}
 	return r, nil
+}
+
+// endpointIDProblem says in words what is wrong with an endpoint id, naming
+// the field and the id (shortened), or "".
+func endpointIDProblem(field, id string) string {
+	problem := atlas.EndpointIDProblem(id)
+	if problem == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s %q %s", field, truncate(id, 64), strings.TrimPrefix(problem, "it "))
 }
 
 // stringField decodes a JSON string, naming the field and the JSON type found otherwise.
@@ -525,19 +553,60 @@ func jsonKind(raw json.RawMessage) string {
 	}
 }
 
-// describeJSON summarises a payload that is not an object without echoing it.
-func describeJSON(payload []byte) string {
-	if json.Valid(payload) {
-		return "JSON " + strings.TrimPrefix(strings.TrimPrefix(jsonKind(payload), "an "), "a ")
-	}
-	return fmt.Sprintf("%d bytes that are not valid JSON", len(payload))
-}
-
+// jsonProblem says what encoding/json found wrong, in JSON's terms: its
+// own messages for a type mismatch name Go types, which mean nothing to the
+// person who wrote the payload.
 func jsonProblem(err error) string {
 	if syn, ok := errors.AsType[*json.SyntaxError](err); ok {
 		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
 	}
-	return err.Error()
+	if ut, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		where := "it"
+		if ut.Field != "" {
+			where = strconv.Quote(truncate(ut.Field, 80))
+		}
+		return fmt.Sprintf("%s is %s; expected %s", where, article(ut.Value), jsonKindOf(ut.Type))
+	}
+	return "malformed JSON"
+}
+
+// article puts "a" or "an" before one of encoding/json's value names
+// (string, number, object, array, bool).
+func article(value string) string {
+	switch {
+	case value == "bool":
+		return "a boolean"
+	case strings.HasPrefix(value, "number"): // "number 1.5"
+		return "a number"
+	case value == "object" || value == "array":
+		return "an " + value
+	case value == "string":
+		return "a string"
+	}
+	return "a value of another kind"
+}
+
+// jsonKindOf names the JSON kind that decodes into t.
+func jsonKindOf(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Pointer:
+		return jsonKindOf(t.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another kind of value"
 }
 
 // keyList names at most ten keys, quoted, so unexpected input stays readable in logs.

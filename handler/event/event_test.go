@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -83,47 +84,94 @@ func TestParseRejected(t *testing.T) {
 		name    string
 		payload string
 		want    []string // substrings of the error
+		// list: the payload's shape is none the function knows, so the
+		// error lists what is accepted; otherwise it must not.
+		list bool
 	}{
-		{name: "empty", payload: "", want: []string{"empty payload"}},
-		{name: "whitespace", payload: " \n ", want: []string{"empty payload"}},
-		{name: "truncated", payload: `{"vpcEndpointId":"vpce-01`, want: []string{"not valid JSON"}},
-		{name: "array", payload: `[1,2]`, want: []string{"JSON array"}},
-		{name: "string", payload: `"vpce-0123456789abcdef0"`, want: []string{"JSON string"}},
-		{name: "unrelated object", payload: `{"hello":"world"}`, want: []string{`"hello"`, "vpcEndpointId"}},
+		{name: "empty", payload: "", want: []string{"empty payload"}, list: true},
+		{name: "whitespace", payload: " \n ", want: []string{"empty payload"}, list: true},
+		{name: "truncated", payload: `{"vpcEndpointId":"vpce-01`, want: []string{"not valid JSON"}, list: true},
+		{name: "null", payload: `null`, want: []string{"received JSON null", "expected a JSON object"}, list: true},
+		{name: "empty array", payload: `[]`, want: []string{"received JSON array", "expected a JSON object"}, list: true},
+		{name: "array", payload: `[1,2]`, want: []string{"received JSON array"}, list: true},
+		{name: "string", payload: `"vpce-0123456789abcdef0"`, want: []string{"received JSON string"}, list: true},
+		{name: "short string", payload: `"x"`, want: []string{"received JSON string"}, list: true},
+		{name: "number", payload: `3`, want: []string{"received JSON number"}, list: true},
+		{name: "boolean", payload: `true`, want: []string{"received JSON boolean"}, list: true},
+		{name: "unrelated object", payload: `{"hello":"world"}`, want: []string{`"hello"`, "vpcEndpointId"}, list: true},
 		{name: "number id", payload: `{"vpcEndpointId":12345678}`, want: []string{"vpcEndpointId is a number; expected a string"}},
-		{name: "path characters", payload: `{"vpcEndpointId":"vpce-1/../../orgs"}`, want: []string{"vpce-1/../../orgs"}},
-		{name: "unicode id", payload: `{"vpcEndpointId":"vpce-０１２３４５６７８"}`, want: []string{"vpcEndpointId"}},
-		{name: "upper-case id", payload: `{"vpcEndpointId":"vpce-0123456789ABCDEF0"}`, want: []string{"vpce-0123456789ABCDEF0"}},
-		{name: "too long id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef01"}`, want: []string{"vpce-0123456789abcdef01", "Atlas accepts only 17-digit ids"}},
+		{name: "path characters", payload: `{"vpcEndpointId":"vpce-1/../../orgs"}`, want: []string{"vpce-1/../../orgs", `'/', which is not a hex digit`}},
+		{name: "unicode id", payload: `{"vpcEndpointId":"vpce-０１２３４５６７８"}`, want: []string{"vpcEndpointId", "not a hex digit"}},
+		{name: "upper-case id", payload: `{"vpcEndpointId":"vpce-0123456789ABCDEF0"}`,
+			want: []string{`vpcEndpointId "vpce-0123456789ABCDEF0" has upper-case letters`, "17 lower-case hex digits"}},
+		{name: "upper-case id to deregister", payload: `{"action":"deregister","vpcEndpointId":"vpce-0123456789ABCDEF0"}`,
+			want: []string{`vpcEndpointId "vpce-0123456789ABCDEF0" has upper-case letters`, "17 lower-case hex digits"}},
+		{name: "no prefix", payload: `{"vpcEndpointId":"0123456789abcdef0"}`, want: []string{`does not start with "vpce-"`, "17 lower-case hex digits"}},
+		{name: "too long id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef01"}`, want: []string{"vpce-0123456789abcdef01", `has 18 characters after "vpce-", not 17`}},
 		// AWS's legacy 8-digit ids are real, but Atlas answers them 400: refuse them here.
-		{name: "legacy 8-digit id", payload: `{"vpcEndpointId":"vpce-0123abcd"}`, want: []string{"vpce-0123abcd", "8-digit legacy AWS id", "Atlas accepts only 17-digit ids"}},
+		{name: "legacy 8-digit id", payload: `{"vpcEndpointId":"vpce-0123abcd"}`, want: []string{"vpce-0123abcd", "8-digit legacy AWS id", "17 lower-case hex digits"}},
 		{name: "legacy 8-digit id in CloudTrail", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":"vpce-0123abcd"}}}`)),
-			want: []string{"vpce-0123abcd", "8-digit legacy AWS id", "Atlas accepts only 17-digit ids"}},
-		{name: "16-digit id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef"}`, want: []string{"vpce-0123456789abcdef", "Atlas accepts only 17-digit ids"}},
+			want: []string{"received an EventBridge CloudTrail event", "vpce-0123abcd", "8-digit legacy AWS id", "17 lower-case hex digits"}},
+		{name: "16-digit id", payload: `{"vpcEndpointId":"vpce-0123456789abcdef"}`, want: []string{"vpce-0123456789abcdef", `has 16 characters after "vpce-", not 17`}},
 		{name: "huge payload", payload: huge, want: []string{"larger than"}},
-		{name: "wrong detail-type", payload: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{}}`, want: []string{"EC2 Instance State-change Notification", "pattern"}},
-		{name: "wrong source", payload: `{"detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":{}}`, want: []string{"aws.s3"}},
+		{name: "wrong detail-type", payload: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{}}`, want: []string{"EC2 Instance State-change Notification", "pattern"}, list: true},
+		{name: "wrong source", payload: `{"detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":{}}`, want: []string{"aws.s3"}, list: true},
 		{name: "numeric detail-type", payload: `{"detail-type":7,"source":"aws.ec2","detail":{}}`, want: []string{"detail-type is a number"}},
 		{name: "null detail", payload: cloudTrail(`null`), want: []string{`"detail" is missing`}},
-		{name: "detail is a string", payload: cloudTrail(`"x"`), want: []string{`"detail" is not a JSON object`}},
+		{name: "detail is a string", payload: cloudTrail(`"x"`), want: []string{`"detail" is not a JSON object: it is a string; expected an object`}},
 		{name: "numeric eventName", payload: cloudTrail(`{"eventSource":"ec2.amazonaws.com","eventName":5}`), want: []string{"detail.eventName is a number"}},
-		{name: "responseElements array", payload: cloudTrail(createDetail(`[1]`)), want: []string{"unexpected shape"}},
+		{name: "responseElements array", payload: cloudTrail(createDetail(`[1]`)), want: []string{"unexpected shape: it is an array; expected an object"}},
 		{name: "responseElements without endpoint", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{}}`)), want: []string{"vpcEndpoint is missing"}},
-		{name: "vpcEndpoint is a string", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":"vpce-1"}}`)), want: []string{"unexpected shape"}},
+		{name: "vpcEndpoint is a string", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":"vpce-1"}}`)),
+			want: []string{`unexpected shape: "CreateVpcEndpointResponse.vpcEndpoint" is a string; expected an object`}},
 		{name: "numeric endpoint id", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcEndpointId":42}}}`)), want: []string{"vpcEndpointId is a number"}},
 		{name: "missing endpoint id", payload: cloudTrail(createDetail(`{"CreateVpcEndpointResponse":{"vpcEndpoint":{"vpcId":"vpc-1"}}}`)), want: []string{"vpcEndpointId is missing"}},
+		{name: "unknown action", payload: `{"action":"register-all"}`, want: []string{`action "register-all" is unknown`}},
+		{name: "reconcile with an id", payload: `{"action":"reconcile","vpcEndpointId":"vpce-0123456789abcdef0"}`, want: []string{`takes no "vpcEndpointId"`}},
+		{name: "misspelt dryRun", payload: `{"action":"reconcile","dryrun":true}`, want: []string{`unknown member "dryrun"`}},
+		{name: "dryRun a string", payload: `{"action":"reconcile","dryRun":"yes"}`, want: []string{"dryRun is a string; expected true or false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkInvalid(t, tt.payload, tt.want...)
+			checkInvalid(t, tt.payload, tt.list, tt.want...)
 		})
 	}
 }
 
+// goTypeNames are what encoding/json's own messages say, which mean nothing
+// to the person who wrote a payload.
+var goTypeNames = []string{"map[string]", "json.RawMessage", "Go value", "Go struct", "[]interface", "cannot unmarshal"}
+
+// acceptedList starts the list of accepted payloads.
+const acceptedList = "Accepted: an EventBridge"
+
+// plainWords reports a message that names a Go type or the id's regular
+// expression, or nests the atlas package's prefix.
+func plainWords(msg string) string {
+	for _, bad := range append(goTypeNames, "atlas:", "^vpce-", "[0-9a-f]") {
+		if strings.Contains(msg, bad) {
+			return bad
+		}
+	}
+	return ""
+}
+
+// checkNoGoTypes fails if err names a Go type that the payload itself does
+// not hold (an error may quote a short excerpt of the payload).
+func checkNoGoTypes(t *testing.T, payload []byte, err error) {
+	t.Helper()
+	for _, bad := range goTypeNames {
+		if strings.Contains(err.Error(), bad) && !bytes.Contains(payload, []byte(bad)) {
+			t.Fatalf("error %q says %q", err, bad)
+		}
+	}
+}
+
 // checkInvalid parses payload and wants an InvalidEventError that contains
-// each of want, says what is accepted, and does not echo the payload.
-func checkInvalid(t *testing.T, payload string, want ...string) {
+// each of want, in plain words, lists what is accepted only if list, and does
+// not echo the payload.
+func checkInvalid(t *testing.T, payload string, list bool, want ...string) {
 	t.Helper()
 	_, err := Parse([]byte(payload))
 	ie, ok := errors.AsType[*InvalidEventError](err)
@@ -131,10 +179,19 @@ func checkInvalid(t *testing.T, payload string, want ...string) {
 		t.Fatalf("Parse() error = %v, want *InvalidEventError", err)
 	}
 	msg := ie.Error()
-	for _, w := range append(want, "accepted:") {
+	if !strings.HasPrefix(msg, "invalid event (received ") {
+		t.Errorf("error %q does not start by saying what was received", msg)
+	}
+	for _, w := range want {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q does not contain %q", msg, w)
 		}
+	}
+	if got := strings.Contains(msg, acceptedList); got != list {
+		t.Errorf("error %q: lists what is accepted = %v, want %v", msg, got, list)
+	}
+	if bad := plainWords(msg); bad != "" {
+		t.Errorf("error %q says %q", msg, bad)
 	}
 	if len(msg) > 2000 {
 		t.Errorf("error is %d bytes; it must not echo the payload", len(msg))
@@ -168,6 +225,7 @@ func FuzzParse(f *testing.F) {
 				if _, ok := errors.AsType[*InvalidEventError](err); !ok {
 					t.Fatalf("batch error of type %T: %v", err, err)
 				}
+				checkNoGoTypes(t, payload, err)
 				return
 			}
 			if len(msgs) == 0 {
@@ -181,6 +239,7 @@ func FuzzParse(f *testing.F) {
 					if _, ok := errors.AsType[*InvalidEventError](m.Err); !ok {
 						t.Fatalf("message error of type %T: %v", m.Err, m.Err)
 					}
+					checkNoGoTypes(t, payload, m.Err)
 				}
 			}
 			return
@@ -190,6 +249,7 @@ func FuzzParse(f *testing.F) {
 			if _, ok := errors.AsType[*InvalidEventError](err); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
+			checkNoGoTypes(t, payload, err)
 			return
 		}
 		if r.Ignore != "" {

@@ -34,9 +34,9 @@ func TestParseLifecycle(t *testing.T) {
 		want    Request
 	}{
 		{
-			name:    "fixture delete of two",
+			name:    "fixture delete of one",
 			payload: string(readEvent(t, "delete-vpc-endpoints.json")),
-			want:    Request{Source: SourceEventBridge, Action: Deregister, Account: "123456789012", Region: "us-east-1", EndpointIDs: []string{"vpce-0a1b2c3d4e5f60718", "vpce-0f0e0d0c0b0a09081"}},
+			want:    Request{Source: SourceEventBridge, Action: Deregister, Account: "123456789012", Region: "us-east-1", EndpointIDs: []string{"vpce-0a1b2c3d4e5f60718"}},
 		},
 		{
 			name:    "one id is an object",
@@ -66,7 +66,7 @@ func TestParseLifecycle(t *testing.T) {
 			name:    "an id that is not an endpoint id is skipped with the reason",
 			payload: cloudTrail(deleteDetail(`[{"tag":1,"content":"`+a+`"},{"tag":2,"content":"vpce-1/../x"}]`, `""`)),
 			want: Request{Source: SourceEventBridge, Action: Deregister, Account: "123456789012", Region: "us-east-1", EndpointIDs: []string{a},
-				Skipped: []Skipped{{ID: "vpce-1/../x", Reason: atlas.ValidateEndpointID("vpce-1/../x").Error()}}},
+				Skipped: []Skipped{{ID: "vpce-1/../x", Reason: `not an endpoint id Atlas takes: it has '/', which is not a hex digit, and it has 6 characters after "vpce-", not 17; ` + atlas.EndpointIDForm}}},
 		},
 		{
 			name:    "null responseElements still deregisters: EC2 is asked anyway",
@@ -147,7 +147,8 @@ func TestParseLifecycleRejected(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkInvalid(t, tt.payload, tt.want)
+			// Only an event from another source has a shape the function does not know.
+			checkInvalid(t, tt.payload, strings.Contains(tt.name, "another source"), tt.want)
 		})
 	}
 }

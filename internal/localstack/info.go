@@ -138,6 +138,11 @@ var (
 	SampleDataFederationServiceName = "com.amazonaws.vpce.us-east-1.vpce-svc-00e311695874992b4"
 )
 
+// ErrNotJSON is returned (wrapped) by RewriteSample for input that is not
+// one JSON value: there is nothing to rewrite, and the caller may send it
+// as it is, to see what the function answers.
+var ErrNotJSON = errors.New("not valid JSON")
+
 // sampleNarrowEndpointID stands for the seeded endpoint whose security group
 // is too narrow (Info.NarrowEndpointID), wherever it occurs in a sample.
 const sampleNarrowEndpointID = "vpce-0d1e2f3a4b5c6d7e8"
@@ -169,10 +174,10 @@ func (i *Info) RewriteSample(raw []byte) ([]byte, []Rewrite, error) {
 	d.UseNumber() // keep ownerId and timestamps exactly
 	var doc any
 	if err := d.Decode(&doc); err != nil {
-		return nil, nil, fmt.Errorf("rewrite event: not JSON: %w", err)
+		return nil, nil, fmt.Errorf("rewrite event: %w: %v", ErrNotJSON, err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return nil, nil, errors.New("rewrite event: unexpected data after the JSON value")
+		return nil, nil, fmt.Errorf("rewrite event: %w: unexpected data after the JSON value", ErrNotJSON)
 	}
 	var r rewriter
 	r.collect(doc, "")

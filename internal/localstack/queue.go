@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sync"
 	"time"
 )
@@ -80,8 +82,11 @@ func (q *invokeQueue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := q.waiting
 		q.mu.Unlock()
 		if q.notify != nil {
-			q.notify(fmt.Sprintf("an invocation is running; this one waits its turn (%d waiting)", n))
+			q.notify(fmt.Sprintf("%s (%d waiting)", QueuedNotice, n))
 		}
+		// Tell the caller too, before the answer: an informational
+		// response, which curl passes over and OnQueued reports.
+		w.WriteHeader(StatusQueued)
 		select {
 		case q.turn <- struct{}{}:
 		case <-r.Context().Done():
@@ -114,6 +119,27 @@ func (q *invokeQueue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Del("Content-Length") // set again for the body as read
 	w.WriteHeader(status)
 	_, _ = w.Write(respBody)
+}
+
+// QueuedNotice is what the stack's console, and `make invoke` through
+// OnQueued, say of an invocation that waits for another to end.
+const QueuedNotice = "queued behind a running invocation"
+
+// StatusQueued is the informational status (102 Processing) the queue sends
+// a caller whose invocation has to wait.
+const StatusQueued = http.StatusProcessing
+
+// OnQueued returns a context whose Invoke calls fn if the invocation waits
+// behind another one before it runs.
+func OnQueued(ctx context.Context, fn func()) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+			if code == StatusQueued {
+				fn()
+			}
+			return nil
+		},
+	})
 }
 
 // reportWait bounds the wait for an invocation's REPORT line after its

@@ -55,9 +55,9 @@ func startQueue(t *testing.T, backend http.Handler, notify func(string)) *invoke
 func TestInvokeQueueOneAtATime(t *testing.T) {
 	t.Parallel()
 	b := &oneAtATime{hold: 50 * time.Millisecond}
-	var waits atomic.Int32
+	var waits, told atomic.Int32
 	q := startQueue(t, b, func(msg string) {
-		if strings.Contains(msg, "waits its turn") {
+		if strings.HasPrefix(msg, "queued behind a running invocation (") {
 			waits.Add(1)
 		}
 	})
@@ -67,7 +67,9 @@ func TestInvokeQueueOneAtATime(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			payload := `{"n":` + string(rune('0'+i)) + `}`
-			resp, err := http.Post(q.URL+InvokePath, "application/json", strings.NewReader(payload))
+			ctx := OnQueued(context.Background(), func() { told.Add(1) })
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, q.URL+InvokePath, strings.NewReader(payload))
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				errs <- err
 				return
@@ -87,8 +89,9 @@ func TestInvokeQueueOneAtATime(t *testing.T) {
 	if b.overlaps.Load() != 0 || b.served.Load() != n {
 		t.Errorf("backend: %d overlapping, %d served; want 0 and %d", b.overlaps.Load(), b.served.Load(), n)
 	}
-	if waits.Load() == 0 {
-		t.Error("no invocation was reported waiting")
+	// The console and the waiting caller both hear of each wait.
+	if waits.Load() == 0 || told.Load() != waits.Load() {
+		t.Errorf("%d invocations reported waiting on the console, %d to their caller; want some, the same", waits.Load(), told.Load())
 	}
 }
 
