@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 )
 
 // Endpoint owners often sit in member accounts and cannot read the
@@ -86,8 +87,21 @@ func (h *Handler) report(ctx context.Context, outs []EndpointOutcome) {
 		seen[k] = true
 		return dup
 	})
+	// A slow EventBridge or EC2 must not cost the invocation its answer: a
+	// Lambda timeout would fail the whole batch and deliver it again. The
+	// report gets the time left before the deadline, less reportReserve to
+	// return the result; the SDK's own retries stop there.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reportReserve))
+		defer cancel()
+	}
 	h.deps.Reporter.Report(ctx, outs)
 }
+
+// reportReserve is the time a report leaves before the Lambda deadline, for
+// the function to return its result.
+const reportReserve = time.Second
 
 // outcomes lists what res (and err, its invocation's error) says about each
 // endpoint, for report.

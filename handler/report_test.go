@@ -30,6 +30,36 @@ func (r *reportRecorder) Report(_ context.Context, outs []EndpointOutcome) {
 	r.calls = append(r.calls, slices.Clone(outs))
 }
 
+// deadlineReporter is a Reporter that waits until its context ends, as a
+// Reporter stuck on a slow AWS call would, and keeps that context's deadline.
+type deadlineReporter struct {
+	deadline time.Time
+	bounded  bool
+}
+
+func (r *deadlineReporter) Report(ctx context.Context, _ []EndpointOutcome) {
+	r.deadline, r.bounded = ctx.Deadline()
+	<-ctx.Done()
+}
+
+// A stuck report ends a second before the Lambda deadline, so the invocation
+// still answers: a timeout would fail a whole batch and deliver it again.
+func TestReportLeavesTimeToAnswer(t *testing.T) {
+	t.Parallel()
+	rep := &deadlineReporter{}
+	h := New(Config{}, Deps{Reporter: rep})
+	dl := time.Now().Add(1500 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(t.Context(), dl)
+	defer cancel()
+	h.report(ctx, []EndpointOutcome{{VPCEndpointID: "vpce-0123456789abcdef0", Outcome: OutcomeRegistered}})
+	if !rep.bounded || !rep.deadline.Equal(dl.Add(-reportReserve)) {
+		t.Errorf("report's deadline %v (bounded %v), want %v: %s before the invocation's", rep.deadline, rep.bounded, dl.Add(-reportReserve), reportReserve)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("report returned only at the invocation's deadline: %v", ctx.Err())
+	}
+}
+
 // only returns the outcomes of the one Report call there must have been.
 func (r *reportRecorder) only(t *testing.T) []EndpointOutcome {
 	t.Helper()
