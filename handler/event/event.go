@@ -135,13 +135,16 @@ func Parse(payload []byte) (Request, error) {
 	case len(payload) > maxPayloadBytes:
 		return Request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes", len(payload)), Problem: fmt.Sprintf("payload larger than %d bytes", maxPayloadBytes)}
 	}
-	if !json.Valid(payload) {
-		var v any
-		return Request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes that are not valid JSON", len(payload)),
-			Problem: jsonProblem(json.Unmarshal(payload, &v)), Unrecognised: true}
-	}
+	// One decoding both validates (Unmarshal checks the whole payload before
+	// it decodes any of it) and decodes: json.Valid first would read the
+	// payload once more.
 	var top map[string]json.RawMessage
-	if payload[0] != '{' || json.Unmarshal(payload, &top) != nil {
+	err := json.Unmarshal(payload, &top)
+	if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return Request{}, &InvalidEventError{Received: fmt.Sprintf("%d bytes that are not valid JSON", len(payload)),
+			Problem: jsonProblem(err), Unrecognised: true}
+	}
+	if payload[0] != '{' || err != nil {
 		return Request{}, &InvalidEventError{Received: "JSON " + strings.TrimPrefix(strings.TrimPrefix(jsonKind(payload), "an "), "a "),
 			Problem: "expected a JSON object", Unrecognised: true}
 	}

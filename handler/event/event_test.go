@@ -91,6 +91,8 @@ func TestParseRejected(t *testing.T) {
 		{name: "empty", payload: "", want: []string{"empty payload"}, list: true},
 		{name: "whitespace", payload: " \n ", want: []string{"empty payload"}, list: true},
 		{name: "truncated", payload: `{"vpcEndpointId":"vpce-01`, want: []string{"not valid JSON"}, list: true},
+		{name: "object then more", payload: `{"vpcEndpointId":"vpce-0123456789abcdef0"} x`, want: []string{"not valid JSON", "after top-level value at byte 44"}, list: true},
+		{name: "array not closed", payload: `[1,`, want: []string{"not valid JSON", "unexpected end of JSON input"}, list: true},
 		{name: "null", payload: `null`, want: []string{"received JSON null", "expected a JSON object"}, list: true},
 		{name: "empty array", payload: `[]`, want: []string{"received JSON array", "expected a JSON object"}, list: true},
 		{name: "array", payload: `[1,2]`, want: []string{"received JSON array"}, list: true},
